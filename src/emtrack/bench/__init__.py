@@ -1,0 +1,1 @@
+"""Benchmarks: emtrack against peer trackers, timings and scores."""

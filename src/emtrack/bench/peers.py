@@ -1,0 +1,159 @@
+"""Run the peer trackers of roboflow's ``trackers`` package on a detection table.
+
+Each peer is built with its own defaults; only ``frame_rate`` is set, to the sequence's,
+so that lost-track buffers (given in 30 fps frames) scale the way the package intends.
+BoT-SORT runs without camera-motion compensation (``enable_cmc=False``): there are no
+images, and with ``frame=None`` the package would skip it anyway.
+
+Needs the optional dependency ``trackers`` (``pip install emtrack[bench]``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from emtrack.errors import EmtrackInputError
+from emtrack.io import MotTable, SeqInfo
+
+__all__ = ["PEERS", "PeerRun", "make_peer", "run_peer"]
+
+PEERS: tuple[str, ...] = ("sort", "bytetrack", "ocsort", "botsort")
+"""Peer names accepted by :func:`run_peer`."""
+
+_PEER_CLASSES: dict[str, str] = {
+    "sort": "SORTTracker",
+    "bytetrack": "ByteTrackTracker",
+    "ocsort": "OCSORTTracker",
+    "botsort": "BoTSORTTracker",
+}
+_PEER_OVERRIDES: dict[str, dict[str, Any]] = {"botsort": {"enable_cmc": False}}
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """The output of one peer on one sequence.
+
+    Attributes:
+        name: The peer, one of :data:`PEERS`.
+        result: Reported boxes: frame, track id (>= 1), ``boxes_xyxy`` and the detection
+            score. Rows the peer did not assign an id (tracker_id -1, unconfirmed) are dropped.
+        update_seconds: Wall time (``time.perf_counter``) summed over the per-frame
+            ``tracker.update`` calls only: no file reading or table building.
+        num_frames: Frames fed to the tracker (the sequence length).
+    """
+
+    name: str
+    result: MotTable
+    update_seconds: float
+    num_frames: int
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of ``update`` time; ``inf`` when no time was measured."""
+        return self.num_frames / self.update_seconds if self.update_seconds > 0 else float("inf")
+
+
+def make_peer(name: str, frame_rate: float) -> Any:
+    """Build a peer tracker with its own defaults and the sequence frame rate.
+
+    Args:
+        name: One of :data:`PEERS`.
+        frame_rate: Frames per second of the sequence (> 0).
+
+    Returns:
+        A fresh ``trackers.BaseTracker`` instance.
+
+    Raises:
+        EmtrackInputError: Unknown ``name`` or a non-positive frame rate.
+        ImportError: The ``trackers`` package is not installed.
+    """
+    if name not in _PEER_CLASSES:
+        raise EmtrackInputError(f"unknown peer {name!r}; expected one of {PEERS}")
+    if not np.isfinite(frame_rate) or frame_rate <= 0:
+        raise EmtrackInputError(f"frame rate must be a positive number, got {frame_rate}")
+    import trackers
+
+    tracker_class = getattr(trackers, _PEER_CLASSES[name])
+    return tracker_class(frame_rate=float(frame_rate), **_PEER_OVERRIDES.get(name, {}))
+
+
+def run_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRun:
+    """Track a sequence's detections with one peer, frame by frame.
+
+    Frames ``1..seqinfo.seq_length`` are fed in order; a frame with no detection gets
+    ``sv.Detections.empty()``, so tracks still age through it. Detections are passed as
+    ``xyxy`` boxes, their scores as ``confidence`` (unchanged: the peers' thresholds assume
+    scores in [0, 1]) and class 0.
+
+    Args:
+        name: One of :data:`PEERS`.
+        detections: The detection table (ids are ignored).
+        seqinfo: Gives ``frame_rate`` and ``seq_length``.
+
+    Returns:
+        The reported boxes, with ids starting at 1 (the package numbers tracks from 0), and
+        the time spent in ``update``.
+
+    Raises:
+        EmtrackInputError: Unknown peer, bad frame rate, or detections past ``seq_length``.
+    """
+    import supervision as sv
+
+    tracker = make_peer(name, seqinfo.frame_rate)
+    num_frames = int(seqinfo.seq_length)
+    if len(detections) and int(detections.frames.max()) > num_frames:
+        raise EmtrackInputError(
+            f"detections reach frame {int(detections.frames.max())} but the sequence "
+            f"{seqinfo.name!r} has {num_frames} frames",
+            path=detections.path,
+        )
+
+    frames: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    boxes: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    update_seconds = 0.0
+    for frame, rows in enumerate(detections.frame_index(num_frames), start=1):
+        if len(rows):
+            frame_detections = sv.Detections(
+                xyxy=detections.boxes_xyxy[rows],
+                confidence=detections.scores[rows],
+                class_id=np.zeros(len(rows), dtype=int),
+            )
+        else:
+            frame_detections = sv.Detections.empty()
+        start = time.perf_counter()
+        tracked = tracker.update(frame_detections)
+        update_seconds += time.perf_counter() - start
+
+        if len(tracked) == 0 or tracked.tracker_id is None:
+            continue
+        tracker_ids = np.asarray(tracked.tracker_id, dtype=np.int64)
+        keep = tracker_ids >= 0
+        if not np.any(keep):
+            continue
+        confidence = np.ones(len(tracked)) if tracked.confidence is None else tracked.confidence
+        frames.append(np.full(int(keep.sum()), frame, dtype=np.int64))
+        ids.append(tracker_ids[keep] + 1)
+        boxes.append(np.asarray(tracked.xyxy, dtype=np.float64)[keep])
+        scores.append(np.asarray(confidence, dtype=np.float64)[keep])
+
+    if frames:
+        result = MotTable.from_arrays(
+            frames=np.concatenate(frames),
+            boxes_xyxy=np.concatenate(boxes),
+            scores=np.concatenate(scores),
+            ids=np.concatenate(ids),
+        )
+    else:
+        result = MotTable.from_arrays(
+            frames=np.zeros(0, dtype=np.int64),
+            boxes_xyxy=np.zeros((0, 4)),
+            scores=np.zeros(0),
+            ids=np.zeros(0, dtype=np.int64),
+        )
+    return PeerRun(name=name, result=result, update_seconds=update_seconds, num_frames=num_frames)

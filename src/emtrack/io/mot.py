@@ -1,0 +1,764 @@
+"""MOTChallenge text formats: detection, ground-truth and result files, ``seqinfo.ini``.
+
+This is the only place where boxes change format: files hold ``x, y, w, h`` (top-left corner,
+width, height, in pixels); everything inside emtrack uses ``boxes_xyxy`` ``[x1, y1, x2, y2]``.
+
+Row formats accepted by :func:`read_mot` (fields separated by commas, spaces around fields
+allowed):
+
+* 7 columns ``frame,id,x,y,w,h,conf`` (a common short result/detection format);
+* 8 columns ``frame,id,x,y,w,h,conf,X``: read like 10 columns with the world coordinates cut off;
+* 9 columns ``frame,id,x,y,w,h,conf,class,visibility`` (MOT16/17/20 ground truth);
+* 10 columns ``frame,id,x,y,w,h,conf,X,Y,Z`` (MOT15 detections and ground truth, results);
+  the world coordinates ``X, Y, Z`` are checked to be numbers and then dropped;
+* more than 10 columns: the columns after the 10th are ignored (not even parsed).
+
+Rows with different column counts may be mixed; each row is read by its own count. ``class`` and
+``visibility`` are only known for 9-column rows and are -1 for all others.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from emtrack.errors import EmtrackInputError
+from emtrack.io.atomic import atomic_write
+
+__all__ = [
+    "MotTable",
+    "SeqInfo",
+    "SequencePaths",
+    "find_sequences",
+    "read_mot",
+    "read_seqinfo",
+    "write_mot",
+]
+
+_MIN_COLUMNS = 7
+_MAX_PARSED_COLUMNS = 10
+# Largest magnitude at which every integer is exactly representable in float64.
+_MAX_EXACT_INTEGER = float(2**53)
+
+
+def _column_names(num_columns: int) -> tuple[str, ...]:
+    """Names of the first ``min(num_columns, 10)`` columns of a row with ``num_columns`` fields."""
+    base = ("frame", "id", "x", "y", "w", "h", "conf")
+    if num_columns == 9:
+        return (*base, "class", "visibility")
+    return (*base, "X", "Y", "Z")[: min(num_columns, _MAX_PARSED_COLUMNS)]
+
+
+# --------------------------------------------------------------------------------------------
+# MotTable
+# --------------------------------------------------------------------------------------------
+
+
+def _as_1d(
+    name: str, value: Any, dtype: type[np.generic], length: int | None, path: str | None
+) -> np.ndarray:
+    """Return ``value`` as a 1-D array of ``dtype``; integer fields must hold whole numbers."""
+    array = np.asarray(value)
+    if array.ndim != 1:
+        raise EmtrackInputError(
+            f"MotTable.{name} must have shape (N,), got shape {array.shape}", path
+        )
+    if length is not None and array.shape[0] != length:
+        raise EmtrackInputError(
+            f"MotTable.{name} must have shape ({length},) like frames, got shape {array.shape}",
+            path,
+        )
+    if np.issubdtype(dtype, np.integer):
+        if array.dtype.kind == "f":
+            if not np.all(np.isfinite(array) & (array == np.round(array))):
+                raise EmtrackInputError(f"MotTable.{name} must hold whole numbers", path)
+        elif array.dtype.kind not in "iub" and array.size:
+            raise EmtrackInputError(
+                f"MotTable.{name} must be integers, got dtype {array.dtype}", path
+            )
+    elif array.dtype.kind not in "fiub" and array.size:
+        raise EmtrackInputError(f"MotTable.{name} must be numbers, got dtype {array.dtype}", path)
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class MotTable:
+    """Rows of a MOTChallenge file, as aligned arrays sorted by frame.
+
+    Attributes:
+        frames: ``(N,)`` int64, frame numbers (1-based, >= 1), sorted ascending; rows of the same
+            frame keep their file order.
+        ids: ``(N,)`` int64, the id column (-1 in detection files).
+        boxes_xyxy: ``(N, 4)`` float64, ``[x1, y1, x2, y2]`` in pixels.
+        scores: ``(N,)`` float64, the ``conf`` column (7th); in ground truth 0 marks ignored rows.
+        classes: ``(N,)`` int64, the class column of 9-column MOT16/17/20 ground truth, else -1.
+        visibility: ``(N,)`` float64, the visibility column of 9-column ground truth, else -1.
+        path: The file the rows came from, if any (used in error messages).
+
+    ``__post_init__`` checks the shapes, converts to the dtypes above and checks that ``frames``
+    are >= 1 and sorted; use :meth:`from_arrays` to build a table from unsorted rows.
+    """
+
+    frames: np.ndarray
+    ids: np.ndarray
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    visibility: np.ndarray
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        path = self.path
+        frames = _as_1d("frames", self.frames, np.int64, None, path)
+        n = frames.shape[0]
+        boxes = np.asarray(self.boxes_xyxy)
+        if boxes.shape != (n, 4):
+            raise EmtrackInputError(
+                f"MotTable.boxes_xyxy must have shape ({n}, 4), got shape {boxes.shape}", path
+            )
+        if boxes.dtype.kind not in "fiub" and boxes.size:
+            raise EmtrackInputError(
+                f"MotTable.boxes_xyxy must be numbers, got dtype {boxes.dtype}", path
+            )
+        values = {
+            "frames": frames,
+            "ids": _as_1d("ids", self.ids, np.int64, n, path),
+            "boxes_xyxy": np.ascontiguousarray(boxes, dtype=np.float64),
+            "scores": _as_1d("scores", self.scores, np.float64, n, path),
+            "classes": _as_1d("classes", self.classes, np.int64, n, path),
+            "visibility": _as_1d("visibility", self.visibility, np.float64, n, path),
+        }
+        if n:
+            if np.any(frames < 1):
+                raise EmtrackInputError(
+                    f"MotTable.frames must be >= 1, got {int(frames.min())}", path
+                )
+            if np.any(frames[1:] < frames[:-1]):
+                raise EmtrackInputError(
+                    "MotTable.frames must be sorted ascending (use MotTable.from_arrays to sort)",
+                    path,
+                )
+        if self.path is not None and not isinstance(self.path, str):
+            values["path"] = str(self.path)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __len__(self) -> int:
+        """Number of rows ``N``."""
+        return int(self.frames.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        """The largest frame number, 0 for an empty table."""
+        return int(self.frames[-1]) if len(self) else 0
+
+    def frame_index(self, num_frames: int | None = None) -> list[np.ndarray]:
+        """Row indices of each frame.
+
+        Args:
+            num_frames: Number of frames ``F`` of the sequence (e.g. ``SeqInfo.seq_length``);
+                defaults to :attr:`num_frames`. Frames without rows get empty arrays.
+
+        Returns:
+            List of length ``F``; entry ``f - 1`` is an int64 ``(n_f,)`` array of the rows of
+            frame ``f``, in table order.
+
+        Raises:
+            EmtrackInputError: ``num_frames`` is negative or smaller than the largest frame.
+        """
+        if num_frames is None:
+            num_frames = self.num_frames
+        num_frames = int(num_frames)
+        if num_frames < 0:
+            raise EmtrackInputError(f"num_frames must be >= 0, got {num_frames}", self.path)
+        if self.num_frames > num_frames:
+            raise EmtrackInputError(
+                f"rows in frame {self.num_frames} are beyond num_frames={num_frames} "
+                "(e.g. the sequence length in seqinfo.ini)",
+                self.path,
+            )
+        bounds = np.searchsorted(self.frames, np.arange(1, num_frames + 2), side="left")
+        return [np.arange(bounds[f], bounds[f + 1], dtype=np.int64) for f in range(num_frames)]
+
+    def select(self, rows: np.ndarray | Sequence[int] | Sequence[bool]) -> MotTable:
+        """A new table with some rows.
+
+        Args:
+            rows: ``(N,)`` bool mask, or integer row indices (any order; repeats allowed).
+
+        Returns:
+            The selected rows, sorted by frame again (stable, so rows of the same frame keep
+            the order given by ``rows``). ``path`` is kept.
+
+        Raises:
+            EmtrackInputError: A mask of the wrong length or indices out of range.
+        """
+        index = np.asarray(rows)
+        if index.dtype == np.bool_:
+            if index.shape != (len(self),):
+                raise EmtrackInputError(
+                    f"select: bool mask must have shape ({len(self)},), got {index.shape}",
+                    self.path,
+                )
+            index = np.flatnonzero(index)
+        elif index.size == 0:
+            index = np.zeros(0, dtype=np.int64)
+        elif index.ndim != 1 or index.dtype.kind not in "iu":
+            raise EmtrackInputError(
+                f"select: rows must be a 1-D bool mask or integer indices, got dtype "
+                f"{index.dtype} and shape {index.shape}",
+                self.path,
+            )
+        elif index.min() < -len(self) or index.max() >= len(self):
+            raise EmtrackInputError(
+                f"select: row index out of range for a table of {len(self)} rows", self.path
+            )
+        return MotTable.from_arrays(
+            frames=self.frames[index],
+            boxes_xyxy=self.boxes_xyxy[index],
+            scores=self.scores[index],
+            ids=self.ids[index],
+            classes=self.classes[index],
+            visibility=self.visibility[index],
+            path=self.path,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        frames: Any,
+        boxes_xyxy: Any,
+        scores: Any = None,
+        ids: Any = None,
+        classes: Any = None,
+        visibility: Any = None,
+        path: str | PathLike[str] | None = None,
+    ) -> MotTable:
+        """Build a table from unsorted arrays, sorting rows by frame (stable).
+
+        Args:
+            frames: ``(N,)`` whole numbers >= 1.
+            boxes_xyxy: ``(N, 4)`` ``[x1, y1, x2, y2]`` in pixels.
+            scores: ``(N,)``; default 1.
+            ids: ``(N,)`` whole numbers; default -1.
+            classes: ``(N,)`` whole numbers; default -1.
+            visibility: ``(N,)``; default -1.
+            path: Source file, for error messages.
+
+        Returns:
+            The table, rows sorted by frame; rows of one frame keep their given order.
+
+        Raises:
+            EmtrackInputError: Inconsistent shapes, non-integer frames/ids/classes, frames < 1.
+        """
+        path_str = None if path is None else str(path)
+        frames_arr = _as_1d("frames", frames, np.int64, None, path_str)
+        n = frames_arr.shape[0]
+        boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+        if n == 0 and boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+
+        def column(name: str, value: Any, fill: float, dtype: type[np.generic]) -> np.ndarray:
+            if value is None:
+                return np.full(n, fill, dtype=dtype)
+            return _as_1d(name, value, dtype, n, path_str)
+
+        columns = {
+            "ids": column("ids", ids, -1, np.int64),
+            "scores": column("scores", scores, 1.0, np.float64),
+            "classes": column("classes", classes, -1, np.int64),
+            "visibility": column("visibility", visibility, -1.0, np.float64),
+        }
+        if boxes.shape != (n, 4):
+            raise EmtrackInputError(
+                f"MotTable.boxes_xyxy must have shape ({n}, 4), got shape {boxes.shape}", path_str
+            )
+        order = np.argsort(frames_arr, kind="stable")
+        if n and np.all(order == np.arange(n)):
+            order = slice(None)
+        return cls(
+            frames=frames_arr[order],
+            boxes_xyxy=boxes[order],
+            path=path_str,
+            **{name: value[order] for name, value in columns.items()},
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# read_mot
+# --------------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of ``path`` (BOM dropped), with clear errors for missing or binary files."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise EmtrackInputError("file not found", path) from None
+    except IsADirectoryError:
+        raise EmtrackInputError("is a folder, expected a file", path) from None
+    except OSError as error:
+        raise EmtrackInputError(f"cannot read file: {error.strerror or error}", path) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise EmtrackInputError("binary data (NUL byte) in what should be a text file", path, line)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise EmtrackInputError(
+            f"not UTF-8 text (byte 0x{data[error.start]:02x}); is this a binary file?", path, line
+        ) from None
+
+
+def _integral(values: np.ndarray) -> np.ndarray:
+    """Elementwise: finite whole number of magnitude <= 2**53."""
+    with np.errstate(invalid="ignore"):
+        return (np.floor(values) == values) & (np.abs(values) <= _MAX_EXACT_INTEGER)
+
+
+def _value_problems(values: np.ndarray, num_columns: int) -> list[tuple[np.ndarray, int, str]]:
+    """The checks on parsed rows, shared by the vectorised and the per-line path.
+
+    Args:
+        values: ``(M, K)`` float64, the first ``K = min(num_columns, 10)`` fields of M rows.
+        num_columns: Number of fields of these rows.
+
+    Returns:
+        ``(ok, column, message)`` triples, in the order the per-line path reports them:
+        ``ok`` is an ``(M,)`` bool array, ``column`` the 0-based column the message is about and
+        ``message`` a template with ``{text}`` for that field's text.
+    """
+    names = _column_names(num_columns)
+    finite = np.isfinite(values)
+    checks = [
+        (finite[:, j], j, f"column {j + 1} ({name}) must be finite, got {{text}}")
+        for j, name in enumerate(names)
+    ]
+    frame, ids, width, height = values[:, 0], values[:, 1], values[:, 4], values[:, 5]
+    with np.errstate(invalid="ignore"):
+        checks += [
+            (_integral(frame), 0, "frame (column 1) must be a whole number, got {text}"),
+            (frame >= 1, 0, "frame (column 1) must be >= 1, got {text}"),
+            (_integral(ids), 1, "id (column 2) must be a whole number, got {text}"),
+            (width > 0, 4, "width w (column 5) must be > 0, got {text}"),
+            (height > 0, 5, "height h (column 6) must be > 0, got {text}"),
+        ]
+        if num_columns == 9:
+            checks.append(
+                (_integral(values[:, 7]), 7, "class (column 8) must be a whole number, got {text}")
+            )
+    return checks
+
+
+def _row_problem(tokens: list[str]) -> str | None:
+    """What is wrong with one row (its comma-separated fields), or None if it is valid."""
+    n = len(tokens)
+    if n < _MIN_COLUMNS:
+        return (
+            f"too few columns: {n}, need at least {_MIN_COLUMNS} "
+            "(frame,id,x,y,w,h,conf), separated by commas"
+        )
+    names = _column_names(n)
+    values = np.empty((1, len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        text = tokens[j].strip()
+        if not text:
+            return f"column {j + 1} ({name}) is empty"
+        try:
+            if "_" in text:
+                raise ValueError(text)
+            values[0, j] = float(text)
+        except ValueError:
+            return f"column {j + 1} ({name}) is not a number: {text!r}"
+    for ok, column, message in _value_problems(values, n):
+        if not ok[0]:
+            return message.format(text=repr(tokens[column].strip()))
+    return None
+
+
+def _check_rows(lines: list[str], line_numbers: list[int], path: Path) -> None:
+    """Raise for the first invalid row in file order (the slow path, run only after a failure).
+
+    Args:
+        lines: The non-blank lines, stripped.
+        line_numbers: Their 1-based line numbers in the file.
+        path: The file, for the message.
+    """
+    for line, number in zip(lines, line_numbers, strict=True):
+        problem = _row_problem(line.split(","))
+        if problem is not None:
+            raise EmtrackInputError(problem, path, number)
+
+
+def _raise_first_problem(lines: list[str], line_numbers: list[int], path: Path) -> NoReturn:
+    """Like :func:`_check_rows`, for when the vectorised path has already found a problem."""
+    _check_rows(lines, line_numbers, path)
+    # The vectorised and per-line checks agree by construction, so this is not reached.
+    raise EmtrackInputError("invalid content (could not locate the bad line)", path)
+
+
+def _empty_table(path: str) -> MotTable:
+    return MotTable(
+        frames=np.zeros(0, dtype=np.int64),
+        ids=np.zeros(0, dtype=np.int64),
+        boxes_xyxy=np.zeros((0, 4), dtype=np.float64),
+        scores=np.zeros(0, dtype=np.float64),
+        classes=np.zeros(0, dtype=np.int64),
+        visibility=np.zeros(0, dtype=np.float64),
+        path=path,
+    )
+
+
+def read_mot(path: str | PathLike[str]) -> MotTable:
+    """Read a MOTChallenge detection, ground-truth or result file.
+
+    Fields are separated by commas (the MOTChallenge standard; whitespace-separated files are
+    rejected with a "too few columns" error). Spaces around fields, CRLF line endings, a UTF-8
+    BOM and blank lines are fine; rows may come in any order (they are sorted by frame, stably)
+    and frames may have no rows. See the module docstring for the accepted column layouts.
+
+    Args:
+        path: The text file.
+
+    Returns:
+        The rows, sorted by frame; boxes converted from ``x, y, w, h`` to ``[x1, y1, x2, y2]``.
+        An empty file gives an empty table.
+
+    Raises:
+        EmtrackInputError: The file is missing, unreadable, binary or not UTF-8, or a row is
+            invalid: fewer than 7 columns, a field that is empty or not a number (the column and
+            its text are named), NaN or Inf, frame not a whole number >= 1, id or class not a
+            whole number, width or height <= 0. The message names the file and 1-based line.
+    """
+    file_path = Path(path)
+    text = _read_text(file_path)
+    lines: list[str] = []
+    line_numbers: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if stripped:
+            lines.append(stripped)
+            line_numbers.append(number)
+    if not lines:
+        return _empty_table(str(file_path))
+
+    num_rows = len(lines)
+    counts = np.fromiter((line.count(",") for line in lines), dtype=np.int64, count=num_rows) + 1
+    if counts.min() < _MIN_COLUMNS:
+        _raise_first_problem(lines, line_numbers, file_path)
+    if "_" in text:  # float() accepts "1_000"; we do not.
+        _check_rows(lines, line_numbers, file_path)
+
+    frames = np.empty(num_rows, dtype=np.float64)
+    ids = np.empty(num_rows, dtype=np.float64)
+    xywh = np.empty((num_rows, 4), dtype=np.float64)
+    scores = np.empty(num_rows, dtype=np.float64)
+    classes = np.full(num_rows, -1.0, dtype=np.float64)
+    visibility = np.full(num_rows, -1.0, dtype=np.float64)
+    unique_counts = np.unique(counts).tolist()
+    for num_columns in unique_counts:
+        k = min(num_columns, _MAX_PARSED_COLUMNS)
+        where: slice | np.ndarray
+        tokens: Iterable[str]
+        if len(unique_counts) == 1:
+            where = slice(None)
+            group = lines
+        else:
+            where = np.flatnonzero(counts == num_columns)
+            group = [lines[i] for i in where.tolist()]
+        if num_columns == k:  # one split of the whole group is much faster than one per line
+            tokens = ",".join(group).split(",")
+        else:
+            tokens = itertools.chain.from_iterable(line.split(",")[:k] for line in group)
+        try:
+            values = np.fromiter(map(float, tokens), dtype=np.float64, count=len(group) * k)
+        except ValueError:
+            _raise_first_problem(lines, line_numbers, file_path)
+        values = values.reshape(len(group), k)
+        if not all(ok.all() for ok, _, _ in _value_problems(values, num_columns)):
+            _raise_first_problem(lines, line_numbers, file_path)
+        frames[where] = values[:, 0]
+        ids[where] = values[:, 1]
+        xywh[where] = values[:, 2:6]
+        scores[where] = values[:, 6]
+        if num_columns == 9:
+            classes[where] = values[:, 7]
+            visibility[where] = values[:, 8]
+
+    boxes_xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    return MotTable.from_arrays(
+        frames=frames.astype(np.int64),
+        boxes_xyxy=boxes_xyxy,
+        scores=scores,
+        ids=ids.astype(np.int64),
+        classes=classes.astype(np.int64),
+        visibility=visibility,
+        path=str(file_path),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# write_mot
+# --------------------------------------------------------------------------------------------
+
+_COORDINATE_DECIMALS = 3
+
+
+def write_mot(path: str | PathLike[str], table: MotTable) -> None:
+    """Write a MOTChallenge result file atomically: ``frame,id,x,y,w,h,score,-1,-1,-1`` rows.
+
+    Coordinates are written with 3 decimals (``%.3f``), scores with 6 significant digits
+    (``%.6g``, so detection scores round-trip exactly), frame and id as integers. The parent
+    folder is created if missing. ``classes`` and ``visibility`` are not written (the result
+    format has no such columns). The file is replaced atomically (see :func:`atomic_write`): on
+    error the old file, if any, is untouched.
+
+    Args:
+        path: Output file.
+        table: Rows to write; ``read_mot(path)`` gives them back up to the rounding above.
+
+    Raises:
+        EmtrackInputError: A box or score is not finite, or a width or height would be written
+            as ``0.000`` or less (such a file could not be read back); nothing is written.
+    """
+    out_path = Path(path)
+    n = len(table)
+    xywh = np.empty((n, 4), dtype=np.float64)
+    xywh[:, :2] = table.boxes_xyxy[:, :2]
+    xywh[:, 2:] = table.boxes_xyxy[:, 2:] - table.boxes_xyxy[:, :2]
+    finite = np.isfinite(xywh).all(axis=1) & np.isfinite(table.scores)
+    min_size = 0.5 * 10.0**-_COORDINATE_DECIMALS
+    with np.errstate(invalid="ignore"):
+        positive = (xywh[:, 2] >= min_size) & (xywh[:, 3] >= min_size)
+    bad = np.flatnonzero(~(finite & positive))
+    if bad.size:
+        row = int(bad[0])
+        problem = "is not finite" if not finite[row] else "has width or height <= 0"
+        x1, y1, x2, y2 = table.boxes_xyxy[row].tolist()
+        raise EmtrackInputError(
+            f"cannot write row {row} (frame {int(table.frames[row])}, id {int(table.ids[row])}): "
+            f"box [{x1}, {y1}, {x2}, {y2}] with score {float(table.scores[row])} {problem}",
+            out_path,
+        )
+    d = _COORDINATE_DECIMALS
+    row_format = f"%d,%d,%.{d}f,%.{d}f,%.{d}f,%.{d}f,%.6g,-1,-1,-1\n"
+    columns = zip(
+        table.frames.tolist(),
+        table.ids.tolist(),
+        *xywh.T.tolist(),
+        table.scores.tolist(),
+        strict=True,
+    )
+    text = "".join([row_format % row for row in columns])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out_path, "w") as handle:
+        handle.write(text)
+
+
+# --------------------------------------------------------------------------------------------
+# seqinfo.ini
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeqInfo:
+    """The ``[Sequence]`` section of a MOTChallenge ``seqinfo.ini``.
+
+    Attributes:
+        name: Sequence name (``name`` key).
+        frame_rate: Frames per second (``frameRate``), > 0.
+        seq_length: Number of frames (``seqLength``), >= 1; frames are numbered ``1..seq_length``.
+        im_width: Image width in pixels (``imWidth``), if given.
+        im_height: Image height in pixels (``imHeight``), if given.
+        path: The file it was read from, if any.
+    """
+
+    name: str
+    frame_rate: float
+    seq_length: int
+    im_width: int | None = None
+    im_height: int | None = None
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.frame_rate) and self.frame_rate > 0):
+            raise EmtrackInputError(f"frame_rate must be > 0, got {self.frame_rate}", self.path)
+        if int(self.seq_length) != self.seq_length or self.seq_length < 1:
+            raise EmtrackInputError(
+                f"seq_length must be a whole number >= 1, got {self.seq_length}", self.path
+            )
+        for name in ("im_width", "im_height"):
+            value = getattr(self, name)
+            if value is not None and (int(value) != value or value < 1):
+                raise EmtrackInputError(
+                    f"{name} must be a whole number >= 1, got {value}", self.path
+                )
+
+
+def _seqinfo_error(message: str, path: Path, line: int | None = None) -> NoReturn:
+    raise EmtrackInputError(message, path, line)
+
+
+def read_seqinfo(path: str | PathLike[str]) -> SeqInfo:
+    """Read the ``[Sequence]`` section of a MOTChallenge ``seqinfo.ini``.
+
+    Section and key names are case-insensitive; ``key=value`` (or ``key: value``) lines, ``;``
+    and ``#`` comment lines, blank lines and other sections (ignored) are allowed.
+
+    Args:
+        path: The ``seqinfo.ini`` file.
+
+    Returns:
+        The sequence info. ``name`` defaults to the name of the file's folder when absent.
+
+    Raises:
+        EmtrackInputError: Missing/unreadable/binary file; no ``[Sequence]`` section; a line
+            that is not ``key=value``; a key given twice; ``seqLength`` or ``frameRate`` missing;
+            ``frameRate`` not a number > 0; ``seqLength``, ``imWidth`` or ``imHeight`` not a
+            whole number >= 1. The message names the file, the key and (where known) the line.
+    """
+    file_path = Path(path)
+    text = _read_text(file_path)
+    section: str | None = None
+    seen_section = False
+    entries: dict[str, tuple[str, int]] = {}
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line[0] in ";#":
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                _seqinfo_error(f"malformed section header {line!r}", file_path, number)
+            section = line[1:-1].strip().lower()
+            seen_section = seen_section or section == "sequence"
+            continue
+        separator = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if separator <= 0:
+            _seqinfo_error(f"expected 'key=value', got {line!r}", file_path, number)
+        if section != "sequence":
+            continue
+        key = line[:separator].strip().lower()
+        if key in entries:
+            _seqinfo_error(
+                f"key {key!r} given twice (first on line {entries[key][1]})", file_path, number
+            )
+        entries[key] = (line[separator + 1 :].strip(), number)
+    if not seen_section:
+        _seqinfo_error("no [Sequence] section", file_path)
+
+    def read_number(key: str, display: str, *, whole: bool, required: bool) -> float | None:
+        if key not in entries:
+            if required:
+                _seqinfo_error(f"missing key {display} in [Sequence]", file_path)
+            return None
+        value_text, line = entries[key]
+        try:
+            if "_" in value_text:
+                raise ValueError(value_text)
+            value = float(value_text)
+        except ValueError:
+            _seqinfo_error(f"{display} is not a number: {value_text!r}", file_path, line)
+        if not np.isfinite(value) or value <= 0:
+            _seqinfo_error(f"{display} must be > 0, got {value_text!r}", file_path, line)
+        if whole and not (value == int(value) and value <= _MAX_EXACT_INTEGER):
+            _seqinfo_error(f"{display} must be a whole number, got {value_text!r}", file_path, line)
+        return value
+
+    frame_rate = read_number("framerate", "frameRate", whole=False, required=True)
+    seq_length = read_number("seqlength", "seqLength", whole=True, required=True)
+    im_width = read_number("imwidth", "imWidth", whole=True, required=False)
+    im_height = read_number("imheight", "imHeight", whole=True, required=False)
+    name = entries["name"][0] if "name" in entries and entries["name"][0] else None
+    assert frame_rate is not None and seq_length is not None
+    return SeqInfo(
+        name=name if name is not None else file_path.resolve().parent.name,
+        frame_rate=float(frame_rate),
+        seq_length=int(seq_length),
+        im_width=None if im_width is None else int(im_width),
+        im_height=None if im_height is None else int(im_height),
+        path=str(file_path),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# find_sequences
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SequencePaths:
+    """Files of one MOTChallenge sequence folder ``<seq>/``.
+
+    Attributes:
+        name: Sequence name (the folder name).
+        det: ``<seq>/det/<det_name>``.
+        seqinfo: ``<seq>/seqinfo.ini``, or None when absent.
+        gt: ``<seq>/gt/gt.txt``, or None when absent.
+    """
+
+    name: str
+    det: Path
+    seqinfo: Path | None
+    gt: Path | None
+
+
+def _sequence_paths(folder: Path, det_name: str) -> SequencePaths | None:
+    det = folder / "det" / det_name
+    if not det.is_file():
+        return None
+    seqinfo = folder / "seqinfo.ini"
+    gt = folder / "gt" / "gt.txt"
+    return SequencePaths(
+        name=folder.resolve().name if folder.name in ("", ".", "..") else folder.name,
+        det=det,
+        seqinfo=seqinfo if seqinfo.is_file() else None,
+        gt=gt if gt.is_file() else None,
+    )
+
+
+def find_sequences(root: str | PathLike[str], det_name: str = "det.txt") -> list[SequencePaths]:
+    """Find the sequences under a MOTChallenge-style folder.
+
+    Args:
+        root: Either a folder of sequences ``<root>/<seq>/det/<det_name>`` (with optional
+            ``<seq>/seqinfo.ini`` and ``<seq>/gt/gt.txt``), or a single sequence folder that
+            itself has ``det/<det_name>``. Sub-folders without ``det/<det_name>`` are skipped.
+        det_name: File name of the detections inside each ``det/`` folder.
+
+    Returns:
+        One entry per sequence, sorted by name.
+
+    Raises:
+        EmtrackInputError: ``root`` is not a folder, or no sequence with ``det/<det_name>``
+            is found.
+    """
+    root_path = Path(root)
+    if not root_path.is_dir():
+        what = "not found" if not root_path.exists() else "is not a folder"
+        raise EmtrackInputError(f"sequence folder {what}", root_path)
+    single = _sequence_paths(root_path, det_name)
+    if single is not None:
+        return [single]
+    found = [
+        paths
+        for child in root_path.iterdir()
+        if child.is_dir() and (paths := _sequence_paths(child, det_name)) is not None
+    ]
+    if not found:
+        hint = ""
+        if (root_path / "det").is_dir():
+            others = sorted(p.name for p in (root_path / "det").iterdir() if p.is_file())
+            hint = f"; its det/ folder has {others} (choose one with det_name)"
+        raise EmtrackInputError(
+            f"no sequences found: expected <seq>/det/{det_name} or det/{det_name} here{hint}",
+            root_path,
+        )
+    return sorted(found, key=lambda paths: paths.name)

@@ -1,0 +1,164 @@
+"""The EM objective of a batch of clips: association -> permutation products -> Kalman -> NLL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from emtrack.model.features import box_heights, box_positions
+from emtrack.model.kalman import (
+    NoiseParams,
+    ObservationModel,
+    clutter_correction,
+    kalman_filter,
+    observation_model,
+    posterior_loglik,
+    rts_smoother,
+)
+from emtrack.model.network import AssociationNet, NoiseModel
+from emtrack.model.sinkhorn import log_sinkhorn_dustbin, real_assignment
+
+Objective = Literal["smoothed", "filtered", "innovations"]
+OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
+
+
+@dataclass(frozen=True)
+class ClipBatch:
+    """A padded batch of clips (detections only: no identities).
+
+    Attributes:
+        boxes_xyxy: ``(B, T, N, 4)``, padding boxes are arbitrary but finite (e.g. unit boxes).
+        mask: ``(B, T, N)`` bool, real detections.
+        dt: ``(B,)`` seconds between consecutive clip frames.
+        log_clutter_density: ``(B,)`` log of the density of a clutter/new detection's position
+            (``-log(image area)``).
+    """
+
+    boxes_xyxy: torch.Tensor
+    mask: torch.Tensor
+    dt: torch.Tensor
+    log_clutter_density: torch.Tensor
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> ClipBatch:
+        return ClipBatch(
+            self.boxes_xyxy.to(device, dtype),
+            self.mask.to(device),
+            self.dt.to(device, dtype),
+            self.log_clutter_density.to(device, dtype),
+        )
+
+
+@dataclass(frozen=True)
+class LossOutput:
+    """Result of :func:`em_loss`.
+
+    Attributes:
+        loss: scalar to minimise (association part + noise part).
+        association_nll: per-detection NLL of the chosen objective (noise detached).
+        noise_nll: per-detection innovations NLL used to fit the noise (association detached).
+        log_assignment: ``(B, T-1, N+1, N+1)`` dustbin log assignment of each frame pair.
+        mean_slot_mass: mean ``m_j`` over real detections of frames 1 … T-1.
+    """
+
+    loss: torch.Tensor
+    association_nll: torch.Tensor
+    noise_nll: torch.Tensor
+    log_assignment: torch.Tensor
+    mean_slot_mass: torch.Tensor
+
+
+def association_products(assignment: torch.Tensor, slot_mask: torch.Tensor) -> torch.Tensor:
+    """``P_t = A_t A_{t-1} … A_1`` with ``P_0 = diag(slot mask)``.
+
+    Args:
+        assignment: ``(B, T-1, N, N)`` ``A_t[j, i]``, detection j of frame t is detection i of
+            frame t-1.
+        slot_mask: ``(B, N)`` real detections of frame 0 (the slots).
+
+    Returns:
+        ``(B, T, N, N)``: ``P_t[j, i]`` = probability that detection j of frame t is slot i.
+    """
+    product = torch.diag_embed(slot_mask.to(assignment.dtype))
+    products = [product]
+    for t in range(assignment.shape[1]):
+        product = assignment[:, t] @ product
+        products.append(product)
+    return torch.stack(products, 1)
+
+
+def clip_observations(
+    batch: ClipBatch, products: torch.Tensor, r: torch.Tensor
+) -> tuple[ObservationModel, torch.Tensor, torch.Tensor]:
+    """Observation model of the clips plus the slots' frame-0 positions ``(B, N, 2)`` and heights."""
+    positions = box_positions(batch.boxes_xyxy)
+    heights = box_heights(batch.boxes_xyxy)
+    obs = observation_model(products, positions, heights, batch.mask, r)
+    return obs, positions[:, 0], heights[:, 0]
+
+
+def clip_loglik(
+    batch: ClipBatch, products: torch.Tensor, noise: NoiseParams, objective: Objective
+) -> torch.Tensor:
+    """Tempered log-likelihood ``(B,)`` of frames 1 … T-1 under the chosen posterior.
+
+    ``smoothed``: the paper's objective, ``Σ_t log N(z_t; H_t m^s_t, H_t C^s_t H_tᵀ + R)`` with
+    the RTS-smoothed posterior; ``filtered``: the same with the filtered posterior (ablation);
+    ``innovations``: the exact marginal likelihood ``log p(z_1 … z_{T-1} | z_0)``.
+    """
+    obs, pos0, h0 = clip_observations(batch, products, noise.r)
+    filtered, innovations = kalman_filter(obs, pos0, h0, batch.dt, noise)
+    if objective == "innovations":
+        ll = innovations
+    elif objective == "filtered":
+        ll = posterior_loglik(obs, filtered.filtered_mean, filtered.filtered_cov)
+    elif objective == "smoothed":
+        means, covs = rts_smoother(filtered, batch.dt)
+        ll = posterior_loglik(obs, means, covs)
+    else:
+        raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+    return ll + clutter_correction(obs, batch.log_clutter_density)
+
+
+def association_log_assignment(
+    net: AssociationNet, batch: ClipBatch, sinkhorn_iterations: int
+) -> torch.Tensor:
+    """Dustbin log assignment of every adjacent frame pair, ``(B, T-1, N+1, N+1)``."""
+    boxes = batch.boxes_xyxy
+    gap = batch.dt[:, None, None, None]
+    logits = net(boxes[:, :-1], boxes[:, 1:], gap)  # (B, T-1, N, N)
+    return log_sinkhorn_dustbin(
+        logits, net.dustbin_logit, batch.mask[:, 1:], batch.mask[:, :-1], sinkhorn_iterations
+    )
+
+
+def em_loss(
+    net: AssociationNet,
+    noise_model: NoiseModel,
+    batch: ClipBatch,
+    objective: Objective = "smoothed",
+    sinkhorn_iterations: int = 20,
+    learn_noise: bool = True,
+) -> LossOutput:
+    """Negative log-likelihood of the detections, per detection of frames 1 … T-1.
+
+    The association network is trained through ``objective`` with the noise constants held
+    fixed; the noise constants are fitted by maximum (innovations) likelihood with the
+    association held fixed. (Fitting noise through the smoothed objective is degenerate: a
+    huge Q lets the smoothed means pass through the data and R shrink to zero.)
+    """
+    log_assignment = association_log_assignment(net, batch, sinkhorn_iterations)
+    assignment = real_assignment(log_assignment)
+    products = association_products(assignment, batch.mask[:, 0])
+    count = batch.mask[:, 1:].sum().clamp_min(1).to(assignment.dtype)
+    noise = noise_model.params()
+    association_nll = -clip_loglik(batch, products, noise.detach(), objective).sum() / count
+    if learn_noise:
+        noise_nll = -clip_loglik(batch, products.detach(), noise, "innovations").sum() / count
+    else:
+        noise_nll = torch.zeros((), dtype=assignment.dtype)
+    mass = (products[:, 1:].sum(-1) * batch.mask[:, 1:]).sum() / count
+    return LossOutput(
+        association_nll + noise_nll, association_nll, noise_nll, log_assignment, mass.detach()
+    )
