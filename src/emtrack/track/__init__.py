@@ -1,0 +1,16 @@
+"""Tracking with the learned association: online tracker, offline pass, weights."""
+
+from emtrack.track.run import TrackRun, track_sequence
+from emtrack.track.tracker import Tracker, TrackerConfig
+from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export_weights, load_model
+
+__all__ = [
+    "DEFAULT_MODEL_PATH",
+    "AssociationWeights",
+    "TrackRun",
+    "Tracker",
+    "TrackerConfig",
+    "export_weights",
+    "load_model",
+    "track_sequence",
+]

@@ -1,0 +1,113 @@
+"""Offline pass: keep confirmed tracks whole, re-link fragments, RTS-smooth and fill gaps."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from emtrack.io import MotTable
+from emtrack.track import motion
+from emtrack.track.tracker import TrackerConfig, TrackHistory
+from emtrack.track.weights import AssociationWeights
+
+
+def _final_state(
+    frames: np.ndarray, boxes: np.ndarray, fps: float, w: AssociationWeights
+) -> np.ndarray:
+    """Filtered ``(2, 4)`` state at the track's last detection."""
+    mean, cov = motion.initial_state(boxes[:1], w.noise_r, w.noise_p_vel)
+    for k in range(1, len(frames)):
+        mean, cov = motion.predict(mean, cov, (frames[k] - frames[k - 1]) / fps, w.noise_q)
+        mean, cov = motion.update(mean, cov, boxes[k : k + 1], w.noise_r)
+    return mean[0]
+
+
+def relink(
+    tracks: list[TrackHistory], weights: AssociationWeights, fps: float, config: TrackerConfig
+) -> list[list[int]]:
+    """Chains of track indices judged to be one object by the association network.
+
+    A track ending at frame e may continue as a track starting at s, with
+    ``0 < s - e <= relink_max_s * fps``; the network scores the first track's state predicted
+    to s against the second track's first box, and Hungarian picks the links.
+    """
+    n = len(tracks)
+    if n < 2:
+        return [[k] for k in range(n)]
+    starts = np.array([t.frames[0] for t in tracks])
+    ends = np.array([t.frames[-1] for t in tracks])
+    max_gap = config.relink_max_s * fps
+    gap = starts[None, :] - ends[:, None]  # (ending a, starting b)
+    cand_a, cand_b = np.nonzero((gap > 0) & (gap <= max_gap))
+    if len(cand_a) == 0:
+        return [[k] for k in range(n)]
+    finals = {}
+    for a in np.unique(cand_a):
+        t = tracks[a]
+        finals[a] = _final_state(np.array(t.frames), np.array(t.boxes), fps, weights)
+    gap_s = gap[cand_a, cand_b] / fps
+    pred = np.stack([finals[a][0] + finals[a][1] * g for a, g in zip(cand_a, gap_s, strict=True)])
+    ref = motion.state_to_boxes(pred)[:, None, :]
+    cur = np.stack([tracks[b].boxes[0] for b in cand_b])[:, None, :]
+    logits = weights.logits(ref, cur, gap_s[:, None, None])[:, 0, 0]
+    gain = np.full((n, n), -1e3)
+    gain[cand_a, cand_b] = logits - weights.dustbin_logit - config.relink_margin
+    rows, cols = linear_sum_assignment(-gain)
+    ok = gain[rows, cols] > 0
+    successor = dict(zip(rows[ok].tolist(), cols[ok].tolist(), strict=True))
+    has_pred = set(successor.values())
+    chains = []
+    for k in range(n):
+        if k in has_pred:
+            continue
+        chain = [k]
+        while chain[-1] in successor:
+            chain.append(successor[chain[-1]])
+        chains.append(chain)
+    return chains
+
+
+def offline_tracks(
+    history: dict[int, TrackHistory],
+    weights: AssociationWeights,
+    fps: float,
+    config: TrackerConfig,
+) -> MotTable:
+    """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K."""
+    tracks = [
+        h
+        for h in sorted(history.values(), key=lambda h: h.track_id)
+        if h.confirmed and len(h.frames) >= config.min_track_hits
+    ]
+    chains = relink(tracks, weights, fps, config)
+    chains.sort(key=lambda c: tracks[c[0]].frames[0])
+    out_frames, out_ids, out_boxes, out_scores = [], [], [], []
+    for new_id, chain in enumerate(chains, start=1):
+        frames = np.concatenate([np.asarray(tracks[k].frames) for k in chain])
+        boxes = np.concatenate([np.asarray(tracks[k].boxes) for k in chain])
+        scores = np.concatenate([np.asarray(tracks[k].scores) for k in chain])
+        f_out, b_out = motion.smooth_track(
+            frames,
+            boxes,
+            fps,
+            weights.noise_q,
+            weights.noise_r,
+            weights.noise_p_vel,
+            config.max_gap_fill,
+        )
+        s_out = np.zeros(len(f_out))
+        s_out[np.searchsorted(f_out, frames)] = scores
+        out_frames.append(f_out)
+        out_ids.append(np.full(len(f_out), new_id))
+        out_boxes.append(b_out)
+        out_scores.append(s_out)
+    if not out_frames:
+        return MotTable.from_arrays(
+            np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64)
+        )
+    return MotTable.from_arrays(
+        np.concatenate(out_frames),
+        np.concatenate(out_boxes),
+        np.concatenate(out_scores),
+        np.concatenate(out_ids),
+    )
