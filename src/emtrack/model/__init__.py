@@ -1,26 +1,37 @@
-"""The learnable model: features, Sinkhorn, Kalman filter/smoother and the EM loss."""
+"""The learnable model: features, Sinkhorn, Kalman filter/smoother and the EM loss.
 
-from emtrack.model.features import FEATURE_NAMES, NUM_FEATURES, box_positions, edge_features
-from emtrack.model.kalman import NoiseParams, kalman_filter, rts_smoother
-from emtrack.model.loss import ClipBatch, LossOutput, association_products, em_loss
-from emtrack.model.network import AssociationNet, NoiseModel
-from emtrack.model.sinkhorn import SinkhornConfig, log_sinkhorn_dustbin, real_assignment
+Submodules are imported on first use, so that the torch-free tracker can import
+:mod:`emtrack.model.features` without loading torch.
+"""
 
-__all__ = [
-    "FEATURE_NAMES",
-    "NUM_FEATURES",
-    "AssociationNet",
-    "ClipBatch",
-    "LossOutput",
-    "NoiseModel",
-    "NoiseParams",
-    "SinkhornConfig",
-    "association_products",
-    "box_positions",
-    "edge_features",
-    "em_loss",
-    "kalman_filter",
-    "log_sinkhorn_dustbin",
-    "real_assignment",
-    "rts_smoother",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "FEATURE_NAMES": "features",
+    "NUM_FEATURES": "features",
+    "box_positions": "features",
+    "edge_features": "features",
+    "NoiseParams": "kalman",
+    "kalman_filter": "kalman",
+    "rts_smoother": "kalman",
+    "ClipBatch": "loss",
+    "LossOutput": "loss",
+    "association_products": "loss",
+    "em_loss": "loss",
+    "AssociationNet": "network",
+    "NoiseModel": "network",
+    "SinkhornConfig": "sinkhorn",
+    "log_sinkhorn_dustbin": "sinkhorn",
+    "real_assignment": "sinkhorn",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"emtrack.model.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'emtrack.model' has no attribute {name!r}")

@@ -91,7 +91,7 @@ def association_products(assignment: torch.Tensor, slot_mask: torch.Tensor) -> t
 def clip_observations(
     batch: ClipBatch, products: torch.Tensor, r: torch.Tensor
 ) -> tuple[ObservationModel, torch.Tensor, torch.Tensor]:
-    """Observation model of the clips plus the slots' frame-0 positions ``(B, N, 2)`` and heights."""
+    """Observation model of the clips, the slots' frame-0 positions ``(B, N, 2)`` and heights."""
     positions = box_positions(batch.boxes_xyxy)
     heights = box_heights(batch.boxes_xyxy)
     obs = observation_model(products, positions, heights, batch.mask, r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -65,7 +66,11 @@ class NoiseModel(nn.Module):
     about half a height per second (``q = 0.25``), initial speed up to ~1 height/s.
     """
 
-    _BOUNDS = {"q": (1e-4, 1e2), "r": (1e-6, 1.0), "p_vel": (1e-3, 1e2)}
+    _BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "q": (1e-4, 1e2),
+        "r": (1e-6, 1.0),
+        "p_vel": (1e-3, 1e2),
+    }
 
     def __init__(self, q: float = 0.25, r: float = 0.04**2, p_vel: float = 1.0) -> None:
         super().__init__()

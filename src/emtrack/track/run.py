@@ -54,7 +54,7 @@ def track_sequence(
     tracker = Tracker(seqinfo.frame_rate, model, config, keep_history=offline)
     index = detections.frame_index(num_frames)
     dets_all = np.concatenate([detections.boxes_xyxy, detections.scores[:, None]], 1)
-    frames, ids, boxes = [], [], []
+    frames, ids, boxes, scores = [], [], [], []
     elapsed = 0.0
     for f in range(1, num_frames + 1):
         dets = dets_all[index[f - 1]]
@@ -65,11 +65,15 @@ def track_sequence(
             frames.append(np.full(len(out), f))
             ids.append(out[:, 4].astype(np.int64))
             boxes.append(out[:, :4])
+            scores.append(dets[tracker.last_rows, 4])
     if offline:
         result = offline_tracks(tracker.history, tracker.weights, tracker.frame_rate, config)
     elif frames:
         result = MotTable.from_arrays(
-            np.concatenate(frames), np.concatenate(boxes), None, np.concatenate(ids)
+            np.concatenate(frames),
+            np.concatenate(boxes),
+            np.concatenate(scores),
+            np.concatenate(ids),
         )
     else:
         result = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4)))

@@ -38,14 +38,14 @@ class TrackerConfig:
 
     high_score: float = 0.6
     low_score: float = 0.1
-    new_track_score: float = 0.7
+    new_track_score: float = 0.75
     min_hits: int = 2
     max_lost_s: float = 1.5
-    match_margin: float = 0.0
-    low_match_margin: float = 1.0
+    match_margin: float = 5.0
+    low_match_margin: float = 10.0
     max_gap_fill: int = 20
     relink_max_s: float = 3.0
-    relink_margin: float = 1.0
+    relink_margin: float = 5.0
     min_track_hits: int = 3
 
     def __post_init__(self) -> None:
@@ -118,6 +118,7 @@ class Tracker:
     def reset(self) -> None:
         """Forget all tracks; ids start again at 1."""
         self.frame_count = 0
+        self.last_rows = np.zeros(0, np.int64)  # input rows of the last update's output
         self._next_id = 1
         self._mean = np.zeros((0, 2, 4))
         self._cov = np.zeros((0, 2, 2))
@@ -256,6 +257,7 @@ class Tracker:
         out = np.empty((len(rows), 5))
         out[:, :4] = dets[rows[order], :4]
         out[:, 4] = self._ids[trks[order]]
+        self.last_rows = rows[order]
 
         # Deaths: tentative tracks that missed, and tracks lost for too long.
         max_lost = max(1, round(cfg.max_lost_s * self.frame_rate))

@@ -319,13 +319,13 @@ def train(
             elapsed += time.perf_counter() - start
             step += 1
             sums += [
-                float(out.loss),
-                float(out.association_nll),
-                float(out.noise_nll),
+                float(out.loss.detach()),
+                float(out.association_nll.detach()),
+                float(out.noise_nll.detach()),
                 float(out.mean_slot_mass),
             ]
             bar.set_postfix(
-                loss=f"{float(out.loss):.3f}",
+                loss=f"{float(out.loss.detach()):.3f}",
                 clips_s=f"{config.batch_size * (bar.n + 1) / max(elapsed, 1e-9):.0f}",
             )
         means = sums / config.steps_per_epoch

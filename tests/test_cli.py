@@ -1,0 +1,600 @@
+"""The ``emtrack`` command line, run in-process through ``main([...])`` (plus two subprocesses).
+
+Checks: every ``--help`` exits 0; bad input exits 2 with one ``emtrack: error:`` line that names
+the file (and line) and writes nothing; ``track`` (file and folder mode), ``eval``, ``train``,
+``bench track`` and ``demo`` produce what they promise; options map one-to-one onto config
+fields, and no options give the config defaults (``TrackerConfig()``, ``TrainConfig()``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emtrack import cli
+from emtrack.cli import build_parser, main, tracker_config_from_args, train_config_from_args
+from emtrack.io import MotTable, read_mot, write_mot
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
+HAS_TRACKERS = importlib.util.find_spec("trackers") is not None
+
+SEQINFO = "[Sequence]\nname={name}\nframeRate=10\nseqLength={length}\nimWidth=640\nimHeight=480\n"
+
+
+def write_sequence(folder: Path, name: str, num_frames: int = 10) -> Path:
+    """A tiny MOT15-layout sequence: two people walking apart, plus seqinfo.ini and gt.
+
+    Returns the det file (``<folder>/<name>/det/det.txt``).
+    """
+    seq = folder / name
+    frames = np.repeat(np.arange(1, num_frames + 1), 2)
+    ids = np.tile([1, 2], num_frames)
+    x = np.where(ids == 1, 10.0 + 4.0 * frames, 400.0 - 5.0 * frames)
+    y = np.where(ids == 1, 100.0, 200.0)
+    boxes = np.stack([x, y, x + 30.0, y + 70.0], axis=1)
+    write_mot(seq / "gt" / "gt.txt", MotTable.from_arrays(frames, boxes, ids=ids))
+    detections = MotTable.from_arrays(frames, boxes + 1.0, scores=np.full(len(frames), 0.9))
+    write_mot(seq / "det" / "det.txt", detections)
+    (seq / "seqinfo.ini").write_text(SEQINFO.format(name=name, length=num_frames))
+    return seq / "det" / "det.txt"
+
+
+@pytest.fixture(scope="module")
+def model_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tracker weights of a fresh (seeded, untrained) network: tests need a file, not skill."""
+    import torch
+
+    from emtrack.model.network import AssociationNet, NoiseModel
+    from emtrack.track import AssociationWeights
+
+    torch.manual_seed(0)
+    weights = AssociationWeights.from_arrays({**AssociationNet().export(), **NoiseModel().export()})
+    path = tmp_path_factory.mktemp("model") / "weights.npz"
+    np.savez(path, **weights.to_arrays())
+    return path
+
+
+def one_error_line(stderr: str, only: bool = True) -> str:
+    """The ``emtrack: error:`` line that ends ``stderr``.
+
+    Fails on a traceback, on more than one error line, or (``only``) on any other line.
+    """
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr, stderr
+    assert lines and lines[-1].startswith("emtrack: error: "), stderr
+    assert sum(line.startswith("emtrack: error:") for line in lines) == 1, stderr
+    if only:
+        assert len(lines) == 1, stderr
+    return lines[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Help and usage
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["train", "--help"],
+        ["track", "--help"],
+        ["eval", "--help"],
+        ["bench", "--help"],
+        ["bench", "track", "--help"],
+        ["demo", "--help"],
+    ],
+)
+def test_help_exits_zero(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("usage: emtrack")
+
+
+def test_help_shows_config_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from emtrack.track import TrackerConfig
+
+    assert main(["track", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {TrackerConfig().high_score})" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["no-such-command"],
+        ["track"],  # --det and --out are required
+        ["train", "--out", "x.pt", "--objective", "nonsense"],
+        ["track", "--det", "d.txt", "--out", "o.txt", "--min-hits", "two"],
+        ["bench"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert "usage: emtrack" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from emtrack import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"emtrack {__version__}"
+
+
+def test_console_script_and_python_m() -> None:
+    script = Path(sys.executable).parent / "emtrack"
+    commands = [[sys.executable, "-m", "emtrack", "--help"]]
+    if script.exists():
+        commands.append([str(script), "--help"])
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("usage: emtrack"), done.stdout
+
+
+def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
+    det = tmp_path / "det.txt"
+    det.write_text("1,-1,1,2,3,4,0.9\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "emtrack", "track", "--det", str(det), "--out", "r.txt"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "seqinfo.ini" in one_error_line(done.stderr)
+    assert not (tmp_path / "r.txt").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Options map onto config fields
+# --------------------------------------------------------------------------------------------
+
+
+def test_choices_match_the_library() -> None:
+    from emtrack.eval import BENCHMARKS
+    from emtrack.model.loss import OBJECTIVES
+
+    assert tuple(OBJECTIVES) == cli._OBJECTIVES
+    assert tuple(BENCHMARKS) == cli._BENCHMARKS
+
+
+@pytest.mark.parametrize(
+    "command", [["track", "--det", "d", "--out", "o"], ["bench", "track", "r"]]
+)
+def test_no_tracker_flags_build_the_default_config(command: list[str]) -> None:
+    from emtrack.track import TrackerConfig
+
+    args = build_parser().parse_args(command)
+    assert tracker_config_from_args(args) == TrackerConfig()
+
+
+def test_no_train_flags_build_the_default_config() -> None:
+    from emtrack.train import TrainConfig
+
+    args = build_parser().parse_args(["train", "--out", "x.pt"])
+    assert train_config_from_args(args) == TrainConfig()
+
+
+def test_every_config_field_has_exactly_one_flag() -> None:
+    from emtrack.track import TrackerConfig
+    from emtrack.train import TrainConfig
+
+    for flags, config in [(cli._TRACKER_FLAGS, TrackerConfig), (cli._TRAIN_FLAGS, TrainConfig)]:
+        mapped = [flag.field for flag in flags]
+        assert sorted(mapped) == sorted(f.name for f in dataclasses.fields(config))
+        assert len({flag.option for flag in flags}) == len(flags)
+
+
+def _other_value(flag: cli._ConfigFlag, default: object) -> tuple[list[str], object]:
+    """Command-line words that set ``flag`` to a valid non-default value, and that value."""
+    if flag.const is not None:
+        return [flag.option], flag.const
+    if flag.choices:
+        value = next(choice for choice in flag.choices if choice != default)
+        return [flag.option, value], value
+    if isinstance(default, bool):
+        raise AssertionError(f"{flag.option}: a bool field needs a switch")
+    if isinstance(default, tuple):
+        return [flag.option, "8,4"], (8, 4)
+    if isinstance(default, int):
+        return [flag.option, str(default + 1)], default + 1
+    if isinstance(default, float):
+        value = default + 0.25
+        return [flag.option, repr(value)], value
+    return [flag.option, "cpu"], "cpu"
+
+
+def test_each_tracker_flag_sets_its_own_field() -> None:
+    from emtrack.track import TrackerConfig
+
+    defaults = TrackerConfig()
+    for flag in cli._TRACKER_FLAGS:
+        words, value = _other_value(flag, getattr(defaults, flag.field))
+        args = build_parser().parse_args(["track", "--det", "d", "--out", "o", *words])
+        expected = dataclasses.replace(defaults, **{flag.field: value})
+        assert tracker_config_from_args(args) == expected, flag.option
+
+
+def test_each_train_flag_sets_its_own_field() -> None:
+    from emtrack.train import TrainConfig
+
+    defaults = TrainConfig()
+    for flag in cli._TRAIN_FLAGS:
+        words, value = _other_value(flag, getattr(defaults, flag.field))
+        args = build_parser().parse_args(["train", "--out", "x.pt", *words])
+        expected = dataclasses.replace(defaults, **{flag.field: value})
+        assert train_config_from_args(args) == expected, flag.option
+
+
+def test_invalid_config_value_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det = write_sequence(tmp_path, "SEQ")
+    out = tmp_path / "out.txt"
+    argv = ["track", "--det", str(det), "--out", str(out), "--min-hits", "0"]
+    assert main(argv) == 2
+    assert "min_hits" in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# track
+# --------------------------------------------------------------------------------------------
+
+
+def test_track_bad_field_names_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det = write_sequence(tmp_path, "SEQ")
+    lines = det.read_text().splitlines()
+    lines[2] = lines[2].replace(",0.9,", ",high,")
+    det.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.txt"
+    assert main(["track", "--det", str(det), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert f"{det}:3: " in one_error_line(captured.err)
+    assert captured.out == ""
+    assert not out.exists()
+
+
+def test_track_missing_det_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    det = tmp_path / "SEQ" / "det" / "det.txt"
+    out = tmp_path / "out.txt"
+    assert main(["track", "--det", str(det), "--out", str(out)]) == 2
+    assert str(det) in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_track_seqinfo_without_seq_length(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det = write_sequence(tmp_path, "SEQ")
+    seqinfo = tmp_path / "SEQ" / "seqinfo.ini"
+    seqinfo.write_text("[Sequence]\nname=SEQ\nframeRate=10\n")
+    out = tmp_path / "out.txt"
+    assert main(["track", "--det", str(det), "--out", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert str(seqinfo) in line and "seqLength" in line
+    assert not out.exists()
+
+
+def test_track_folder_with_one_bad_sequence_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sequence(tmp_path / "data", "A")
+    bad = write_sequence(tmp_path / "data", "B")
+    bad.write_text(bad.read_text() + "11,-1,1,2,3\n")
+    out = tmp_path / "results"
+    assert main(["track", "--det", str(tmp_path / "data"), "--out", str(out)]) == 2
+    assert f"{bad}:21: " in one_error_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_track_file_writes_readable_result(
+    tmp_path: Path, model_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det = write_sequence(tmp_path, "SEQ")
+    out = tmp_path / "out" / "SEQ.txt"
+    assert main(["track", "--det", str(det), "--out", str(out), "--model", str(model_npz)]) == 0
+    result = read_mot(out)
+    assert np.all(result.ids >= 1)
+    assert result.num_frames <= 10
+    assert "SEQ: 10 frames" in capsys.readouterr().err
+
+
+def test_track_explicit_seqinfo_and_quiet(
+    tmp_path: Path, model_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det = write_sequence(tmp_path, "SEQ")
+    elsewhere = tmp_path / "elsewhere.txt"
+    shutil.copy(det, elsewhere)
+    argv = [
+        "-q",
+        "track",
+        "--det",
+        str(elsewhere),
+        "--seqinfo",
+        str(tmp_path / "SEQ" / "seqinfo.ini"),
+        "--out",
+        str(tmp_path / "out.txt"),
+        "--model",
+        str(model_npz),
+    ]
+    assert main(argv) == 0
+    assert capsys.readouterr().err == ""
+    read_mot(tmp_path / "out.txt")
+
+
+def test_track_unwritable_output_is_one_line_exit_1(
+    tmp_path: Path, model_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det = write_sequence(tmp_path, "SEQ")
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "r.txt"  # its parent is a file
+    assert main(["track", "--det", str(det), "--out", str(out), "--model", str(model_npz)]) == 1
+    assert "a-file" in one_error_line(capsys.readouterr().err)
+
+
+def test_track_folder_writes_one_file_per_sequence(
+    tmp_path: Path, model_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("A", "B", "C"):
+        write_sequence(tmp_path / "data", name)
+    (tmp_path / "data" / "not-a-sequence").mkdir()
+    out = tmp_path / "results"
+    argv = ["track", "--det", str(tmp_path / "data"), "--out", str(out), "--model", str(model_npz)]
+    assert main([*argv, "--offline"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["A.txt", "B.txt", "C.txt"]
+    for path in out.iterdir():
+        read_mot(path)
+
+
+def test_track_folder_rejects_seqinfo_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_sequence(tmp_path / "data", "A")
+    argv = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r")]
+    assert main([*argv, "--seqinfo", str(tmp_path / "data" / "A" / "seqinfo.ini")]) == 2
+    assert "--seqinfo" in one_error_line(capsys.readouterr().err)
+
+
+def test_track_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from emtrack.track import DEFAULT_MODEL_PATH
+
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"no shipped model at {DEFAULT_MODEL_PATH} yet")
+    det = write_sequence(tmp_path, "SEQ")
+    assert main(["track", "--det", str(det), "--out", str(tmp_path / "r.txt")]) == 0
+    result = read_mot(tmp_path / "r.txt")
+    # Two clean, well-separated tracks: the shipped model must keep them apart.
+    assert len(set(result.ids.tolist())) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# eval
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("style", "sequence", "result", "hota"),
+    [("mot15", "TOY15", "perfect", "100.00"), ("mot17", "TOY17", "perfect", "100.00")],
+)
+def test_eval_prints_hota(
+    style: str,
+    sequence: str,
+    result: str,
+    hota: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(FIXTURES / "results" / f"{result}.txt", results / f"{sequence}.txt")
+    json_path = tmp_path / "scores.json"
+    argv = ["eval", "--gt", str(FIXTURES / style), "--results", str(results)]
+    assert main([*argv, "--json", str(json_path)]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert header[:7] == ["Sequence", "HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW"]
+    combined = next(line for line in out.splitlines() if line.startswith("COMBINED")).split()
+    assert combined[1] == hota
+    data = json.loads(json_path.read_text())
+    assert data["combined"]["hota"] == pytest.approx(float(hota))
+    assert list(data["per_sequence"]) == [sequence]
+
+
+def test_eval_id_switch_matches_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from emtrack.eval import evaluate_folder
+
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(FIXTURES / "results" / "id_switch.txt", results / "TOY15.txt")
+    assert main(["eval", "--gt", str(FIXTURES / "mot15"), "--results", str(results)]) == 0
+    expected = evaluate_folder(FIXTURES / "mot15", results).format_table()
+    assert capsys.readouterr().out.strip() == expected
+
+
+def test_eval_malformed_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(FIXTURES / "results" / "malformed.txt", results / "TOY15.txt")
+    json_path = tmp_path / "scores.json"
+    argv = ["eval", "--gt", str(FIXTURES / "mot15"), "--results", str(results)]
+    assert main([*argv, "--json", str(json_path)]) == 2
+    assert str(results / "TOY15.txt") in one_error_line(capsys.readouterr().err)
+    assert not json_path.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_tiny_writes_checkpoint_and_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from emtrack.track import load_model
+
+    checkpoint, weights = tmp_path / "run" / "model.pt", tmp_path / "model.npz"
+    argv = [
+        "train",
+        "--synthetic",
+        "2",
+        "--synthetic-frames",
+        "60",
+        "--heldout-scenes",
+        "1",
+        "--heldout-clips",
+        "4",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        str(checkpoint),
+        "--export",
+        str(weights),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("epoch 1/1  loss ")
+    assert "accuracy" in out and "clips/s" in out
+    assert checkpoint.is_file()
+    load_model(weights)
+    load_model(checkpoint)
+
+
+def test_train_nothing_to_train_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "model.pt"
+    assert main(["train", "--synthetic", "0", "--out", str(out)]) == 2
+    assert "nothing to train on" in one_error_line(capsys.readouterr().err, only=False)
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# bench track
+# --------------------------------------------------------------------------------------------
+
+
+def _bench_roots(tmp_path: Path) -> tuple[Path, Path]:
+    """A MOT15-layout ROOT (det files) and a gt-only ROOT, from short synthetic scenes."""
+    from emtrack.synth import SceneConfig, generate_scene
+
+    det_root, gt_root = tmp_path / "det-root", tmp_path / "gt-root"
+    config = SceneConfig(
+        num_frames=40, image_width=640, image_height=480, frame_rate=10.0, mean_objects=6.0
+    )
+    for root, seeds in ((det_root, (1, 2)), (gt_root, (3,))):
+        for seed in seeds:
+            scene = generate_scene(config, seed)
+            seq = root / scene.seqinfo.name
+            write_mot(seq / "gt" / "gt.txt", scene.gt)
+            info = scene.seqinfo
+            (seq / "seqinfo.ini").write_text(SEQINFO.format(name=info.name, length=info.seq_length))
+            if root == det_root:
+                dets = scene.detections
+                stream = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, dets.scores)
+                write_mot(seq / "det" / "det.txt", stream)
+    return det_root, gt_root
+
+
+@pytest.mark.skipif(not HAS_TRACKERS, reason="needs the optional 'trackers' package")
+def test_bench_track_two_layouts(
+    tmp_path: Path, model_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    det_root, gt_root = _bench_roots(tmp_path)
+    json_path, kept = tmp_path / "bench.json", tmp_path / "kept"
+    argv = ["bench", "track", str(det_root), str(gt_root), "--model", str(model_npz)]
+    argv += ["--trackers", "emtrack,emtrack-offline,sort,bytetrack"]
+    argv += ["--json", str(json_path), "--results-dir", str(kept), "--seed", "5", "--repeat", "2"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "DetectionNoiseConfig(" in captured.err  # the noise model used is printed
+    out = captured.out
+    assert out.count("tracker") == 2 and "vs bytetrack" in out
+    for name in ("emtrack-offline", "sort", "bytetrack"):
+        assert out.count(f"\n{name} ") == 2, out
+
+    data = json.loads(json_path.read_text())
+    assert {"versions", "machine", "git", "rows", "settings"} <= set(data)
+    assert {"python", "numpy", "torch", "trackers", "trackeval"} <= set(data["versions"])
+    assert data["machine"]["cpu_count"] >= 1
+    assert len(data["rows"]) == 8
+    reference = [row for row in data["rows"] if row["tracker"] == "bytetrack"]
+    assert all(row["fps_vs_bytetrack"] == pytest.approx(1.0) for row in reference)
+    assert [root["layout"] for root in data["roots"]] == ["det", "gt-only"]
+
+    # The derived stream carries no identities, and the same seed derives the same stream.
+    derived = sorted(kept.glob("1-gt-root/det/*/det/det.txt"))
+    assert len(derived) == 1
+    assert np.all(read_mot(derived[0]).ids == -1)
+    first = derived[0].read_text()
+    again = tmp_path / "again"
+    rerun = ["bench", "track", str(gt_root), "--trackers", "sort", "--seed", "5"]
+    assert main([*rerun, "--results-dir", str(again)]) == 0
+    assert next(again.glob("0-gt-root/det/*/det/det.txt")).read_text() == first
+
+
+def test_bench_track_without_peers_package(
+    tmp_path: Path, model_npz: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    find_spec = importlib.util.find_spec
+
+    def no_trackers(name: str, *args: object) -> object:
+        return None if name == "trackers" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_trackers)
+    det_root, _ = _bench_roots(tmp_path)
+    assert main(["bench", "track", str(det_root), "--model", str(model_npz)]) == 0
+    captured = capsys.readouterr()
+    assert "peers skipped" in captured.err and "trackers" in captured.err
+    lines = captured.out.splitlines()[3:]
+    rows = [line.split()[0] for line in lines if line.strip() and not line.startswith("(")]
+    assert rows == ["emtrack", "emtrack-offline"]
+
+
+def test_bench_track_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "track", str(tmp_path / "missing")]) == 2
+    assert str(tmp_path / "missing") in one_error_line(capsys.readouterr().err)
+    (tmp_path / "empty").mkdir()
+    assert main(["bench", "track", str(tmp_path / "empty")]) == 2
+    one_error_line(capsys.readouterr().err)
+    assert main(["bench", "track", str(tmp_path / "empty"), "--trackers", "sort,nope"]) == 2
+    assert "nope" in one_error_line(capsys.readouterr().err)
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+# --------------------------------------------------------------------------------------------
+
+
+def test_demo_with_model(model_npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--frames", "40", "--seed", "3", "--model", str(model_npz)]) == 0
+    out = capsys.readouterr().out
+    assert "HOTA" in out and "emtrack" in out
+    if HAS_TRACKERS:
+        assert "sort" in out
+
+
+def test_demo_default_model(capsys: pytest.CaptureFixture[str]) -> None:
+    from emtrack.track import DEFAULT_MODEL_PATH
+
+    if not DEFAULT_MODEL_PATH.is_file():
+        pytest.skip(f"no shipped model at {DEFAULT_MODEL_PATH} yet")
+    assert main(["demo", "--frames", "60"]) == 0
+    assert "HOTA" in capsys.readouterr().out

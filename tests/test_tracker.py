@@ -1,0 +1,186 @@
+"""Behaviour of the online tracker, the offline pass and the Python API contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emtrack
+from emtrack.errors import EmtrackInputError
+from emtrack.io import MotTable, SeqInfo, write_mot
+from emtrack.track import Tracker, TrackerConfig, load_model, track_sequence
+from emtrack.track.motion import boxes_to_state, smooth_track, state_to_boxes
+
+
+def _walker(frame: int, x0: float, vx: float, y: float = 200.0, h: float = 100.0) -> list[float]:
+    x = x0 + vx * frame
+    return [x, y - h, x + 0.4 * h, y]
+
+
+def test_api_contract_shapes_and_ids() -> None:
+    tracker = emtrack.Tracker(frame_rate=30)
+    ids_seen = []
+    for f in range(10):
+        dets = np.array([_walker(f, 100, 3) + [0.9], _walker(f, 600, -3) + [0.9]])
+        out = tracker.update(dets)
+        assert out.shape[1] == 5
+        ids_seen.append(sorted(out[:, 4].tolist()))
+    # Two stable identities once reported.
+    assert ids_seen[-1] == [1.0, 2.0]
+    assert all(row == [1.0, 2.0] for row in ids_seen[2:])
+
+
+def test_empty_frames_and_zero_detections() -> None:
+    tracker = Tracker(frame_rate=30)
+    assert tracker.update(np.zeros((0, 5))).shape == (0, 5)
+    assert tracker.update(np.empty((0, 5))).shape == (0, 5)
+    for f in range(5):
+        tracker.update(np.array([_walker(f, 100, 2) + [0.9]]))
+    out = tracker.update(np.zeros((0, 5)))
+    assert out.shape == (0, 5)
+    # The track survives a short gap and keeps its id.
+    out = tracker.update(np.array([_walker(7, 100, 2) + [0.9]]))
+    assert out[:, 4].tolist() == [1.0]
+
+
+def test_output_keeps_input_order() -> None:
+    tracker = Tracker(frame_rate=30)
+    rng = np.random.default_rng(0)
+    for f in range(6):
+        dets = np.array([_walker(f, 100 + 150 * k, 2) + [0.9] for k in range(5)])
+        perm = rng.permutation(5)
+        out = tracker.update(dets[perm])
+        if f >= 2:
+            # Rows come back in input order with the detections' own boxes.
+            np.testing.assert_allclose(out[:, :4], dets[perm, :4])
+            assert sorted(out[:, 4].tolist()) == [1, 2, 3, 4, 5]
+
+
+def test_reset_restarts_ids() -> None:
+    tracker = Tracker(frame_rate=30)
+    for f in range(3):
+        tracker.update(np.array([_walker(f, 100, 2) + [0.9]]))
+    tracker.reset()
+    assert tracker.num_tracks == 0
+    out = tracker.update(np.array([_walker(0, 500, 2) + [0.9]]))
+    assert out[:, 4].tolist() == [1.0]
+
+
+def test_crossing_objects_keep_ids() -> None:
+    tracker = Tracker(frame_rate=30)
+    ids_a, ids_b = set(), set()
+    for f in range(60):
+        a = _walker(f, 100, 6, y=300)
+        b = _walker(f, 460, -6, y=320)
+        out = tracker.update(np.array([a + [0.9], b + [0.9]]))
+        for row in out:
+            (ids_a if np.allclose(row[:4], a) else ids_b).add(int(row[4]))
+    assert ids_a == {1} and ids_b == {2}
+
+
+@pytest.mark.parametrize(
+    "dets, match",
+    [
+        (np.zeros((3, 4)), "shape"),
+        (np.array([[0, 0, 10, 10, np.nan]]), "not finite"),
+        (np.array([[10, 0, 5, 10, 0.9]]), r"x2 <= x1"),
+        (np.array([["a", "b", "c", "d", "e"]]), "numeric"),
+    ],
+)
+def test_bad_arrays_are_rejected(dets: np.ndarray, match: str) -> None:
+    with pytest.raises(EmtrackInputError, match=match):
+        Tracker(frame_rate=30).update(dets)
+
+
+def test_bad_frame_rate_and_config() -> None:
+    with pytest.raises(EmtrackInputError):
+        Tracker(frame_rate=0)
+    with pytest.raises(ValueError):
+        TrackerConfig(low_score=0.9, high_score=0.5)
+    with pytest.raises(ValueError):
+        TrackerConfig(min_hits=0)
+
+
+def test_default_model_loads_and_bad_model_file(tmp_path) -> None:
+    weights = load_model()
+    assert weights.noise_r > 0 and weights.noise_q > 0
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(EmtrackInputError, match=r"bad\.npz"):
+        load_model(bad)
+
+
+def test_state_box_round_trip() -> None:
+    boxes = np.array([[10.0, 20.0, 50.0, 120.0], [0.0, 0.0, 3.0, 7.0]])
+    np.testing.assert_allclose(state_to_boxes(boxes_to_state(boxes)), boxes)
+
+
+def test_smooth_track_fills_short_gaps_only() -> None:
+    frames = np.array([1, 2, 3, 6, 7, 30, 31])
+    boxes = np.array([_walker(int(f), 100, 2) for f in frames])
+    w = load_model()
+    out_frames, out_boxes = smooth_track(
+        frames, boxes, 30.0, w.noise_q, w.noise_r, w.noise_p_vel, 5
+    )
+    assert out_frames.tolist() == [1, 2, 3, 4, 5, 6, 7, 30, 31]
+    # Filled boxes lie on the straight walk.
+    expected = np.array(_walker(4, 100, 2))
+    np.testing.assert_allclose(out_boxes[3], expected, atol=2.0)
+
+
+def _scene_tables(seed: int):
+    from emtrack.synth import SceneConfig, generate_scene
+
+    config = SceneConfig(num_frames=150, frame_rate=10.0, mean_objects=15)
+    scene = generate_scene(config, np.random.default_rng(seed))
+    dets = scene.detections
+    stripped = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, dets.scores)
+    return scene, stripped
+
+
+def test_track_sequence_online_and_offline() -> None:
+    scene, dets = _scene_tables(1)
+    online = track_sequence(dets, scene.seqinfo)
+    offline = track_sequence(dets, scene.seqinfo, offline=True)
+    for run in (online, offline):
+        assert len(run.result) > 0
+        assert (run.result.ids >= 1).all()
+        assert run.num_frames == scene.seqinfo.seq_length
+        # No identity twice in one frame.
+        pairs = run.result.frames * 10**6 + run.result.ids
+        assert len(np.unique(pairs)) == len(pairs)
+    # Offline fills gaps: it reports at least as many boxes.
+    assert len(offline.result) >= len(online.result)
+
+
+def test_detections_beyond_seq_length_are_an_error() -> None:
+    dets = MotTable.from_arrays(np.array([1, 5]), np.array([[0, 0, 10, 20.0], [0, 0, 10, 20.0]]))
+    info = SeqInfo(name="x", frame_rate=30.0, seq_length=3)
+    with pytest.raises(EmtrackInputError, match="seqLength"):
+        track_sequence(dets, info)
+
+
+def test_beats_iou_tracking_on_synthetic_scenes(tmp_path) -> None:
+    """Offline: fewer identity switches than SORT (IoU); online: higher IDF1 and HOTA."""
+    pytest.importorskip("trackers")
+    from emtrack.bench.peers import run_peer
+    from emtrack.eval import EvalSequence, evaluate
+
+    sequences: dict[str, list[EvalSequence]] = {"online": [], "offline": [], "sort": []}
+    for seed in (3, 4):
+        scene, dets = _scene_tables(seed)
+        gt_path = tmp_path / f"gt{seed}.txt"
+        write_mot(gt_path, scene.gt)
+        results = {
+            "online": track_sequence(dets, scene.seqinfo).result,
+            "offline": track_sequence(dets, scene.seqinfo, offline=True).result,
+            "sort": run_peer("sort", dets, scene.seqinfo).result,
+        }
+        for name, result in results.items():
+            path = tmp_path / f"{name}{seed}.txt"
+            write_mot(path, result)
+            sequences[name].append(EvalSequence(f"s{seed}", gt_path, path, scene.seqinfo))
+    scores = {name: evaluate(seqs).combined for name, seqs in sequences.items()}
+    assert scores["offline"].idsw < scores["sort"].idsw
+    assert scores["online"].idf1 > scores["sort"].idf1
+    assert scores["online"].hota > scores["sort"].hota
