@@ -573,6 +573,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         on_epoch=on_epoch,
     )
     _log.info("wrote %s", out)
+    if config.heldout_scenes:
+        from emtrack.train.trainer import gap_accuracy
+
+        print("held-out link accuracy by frame gap (network / IoU+Hungarian / true-id Kalman):")
+        for stride, acc in gap_accuracy(result.net, result.noise, config).items():
+            print(
+                f"  gap {stride}: {_percent(acc['accuracy'])} / {_percent(acc['iou_accuracy'])}"
+                f" / {_percent(acc['oracle_accuracy'])}",
+                flush=True,
+            )
     if args.export:
         from emtrack.track import export_weights
 

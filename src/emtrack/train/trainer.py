@@ -103,6 +103,8 @@ class TrainConfig:
         if self.synthetic_scenes < 0 or self.heldout_scenes < 0 or self.heldout_clips < 1:
             raise ValueError("TrainConfig scene counts must be >= 0")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"TrainConfig.hidden widths must be >= 1, got {self.hidden}")
 
     @property
     def dtype(self) -> torch.dtype:
@@ -231,6 +233,29 @@ def evaluate_accuracy(
     return out
 
 
+def gap_accuracy(
+    net: AssociationNet,
+    noise: NoiseModel,
+    config: TrainConfig,
+    strides: Sequence[int] = (1, 2, 3, 4),
+) -> dict[int, dict[str, float]]:
+    """Held-out accuracy of the network and both baselines for clips of every ``stride`` frames.
+
+    Larger strides mean larger motion between linked frames (what a tracker meets after misses).
+    """
+    if config.heldout_scenes == 0:
+        return {}
+    scenes = default_training_scenes(
+        config.heldout_scenes, config.seed + 1_000_003, config.synthetic_frames
+    )
+    out = {}
+    for stride in strides:
+        rng = np.random.default_rng(config.seed + 7)
+        clips = labelled_clips(scenes, config.heldout_clips, config.clip_length, rng, stride)
+        out[stride] = evaluate_accuracy(net, noise, clips, config)
+    return out
+
+
 def save_checkpoint(
     path: Path,
     result: TrainResult,
@@ -329,7 +354,7 @@ def train(
                 clips_s=f"{config.batch_size * (bar.n + 1) / max(elapsed, 1e-9):.0f}",
             )
         means = sums / config.steps_per_epoch
-        p = noise.params()
+        p = noise.params().detach()
         record = EpochRecord(
             epoch,
             float(means[0]),
