@@ -24,3 +24,14 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: extra torch threads only add overhead (and spin when the machine is busy)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

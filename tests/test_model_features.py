@@ -14,18 +14,10 @@ from emtrack.model.features import (
     edge_features,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 IOU = FEATURE_NAMES.index("iou")
 GAP = FEATURE_NAMES.index("gap_s")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tensors here are tiny: extra threads only add overhead, and they spin for seconds
-    when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def random_boxes(rng: np.random.Generator, shape: tuple[int, ...], scale: float = 100.0):

@@ -32,18 +32,10 @@ from emtrack.model.kalman import (
 from emtrack.model.loss import ClipBatch, association_products, clip_loglik, clip_observations
 from emtrack.model.sinkhorn import log_sinkhorn_dustbin, real_assignment
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DTYPE = torch.float64
 RTOL = 1e-9  # relative to the largest magnitude of the compared quantity
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tensors here are tiny: extra threads only add overhead, and they spin for seconds
-    when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def assert_close(actual: torch.Tensor | np.ndarray, expected: torch.Tensor | np.ndarray) -> None:

@@ -17,18 +17,10 @@ from emtrack.model.loss import (
 )
 from emtrack.model.network import AssociationNet, NoiseModel
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 IMAGE_W, IMAGE_H = 1920.0, 1080.0
 LOG_CLUTTER = -math.log(IMAGE_W * IMAGE_H)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tensors here are tiny: extra threads only add overhead, and they spin for seconds
-    when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def constant_velocity_clip(

@@ -10,19 +10,11 @@ import torch
 
 from emtrack.model.sinkhorn import SinkhornConfig, log_sinkhorn_dustbin, real_assignment
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DTYPE = torch.float64
 ITERATIONS = 200
 TOL = 1e-4
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tensors here are tiny: extra threads only add overhead, and they spin for seconds
-    when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def random_problem(seed: int, b: int, m: int, n: int, keep: float = 0.7):

@@ -24,17 +24,9 @@ from emtrack.train.trainer import (
     synthetic_streams,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = {"epochs": 1, "steps_per_epoch": 3, "synthetic_scenes": 0, "heldout_scenes": 0}
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The tensors here are tiny: extra threads only add overhead, and they spin for seconds
-    when the machine is busy."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
