@@ -16,6 +16,7 @@ from emtrack.model.loss import (
     em_loss,
 )
 from emtrack.model.network import AssociationNet, NoiseModel
+from emtrack.train.clips import pad_clips
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -63,20 +64,9 @@ def constant_velocity_clip(
 def pad(
     clips: list[list[np.ndarray]], fps: float = 25.0, dtype: torch.dtype = torch.float64
 ) -> ClipBatch:
-    b, t = len(clips), len(clips[0])
-    n = max(len(f) for clip in clips for f in clip)
-    boxes = np.tile(np.array([0.0, 0.0, 1.0, 1.0]), (b, t, n, 1))
-    mask = np.zeros((b, t, n), dtype=bool)
-    for i, clip in enumerate(clips):
-        for k, frame in enumerate(clip):
-            boxes[i, k, : len(frame)] = frame
-            mask[i, k, : len(frame)] = True
-    return ClipBatch(
-        torch.tensor(boxes, dtype=dtype),
-        torch.from_numpy(mask),
-        torch.full((b,), 1.0 / fps, dtype=dtype),
-        torch.full((b,), LOG_CLUTTER, dtype=dtype),
-    )
+    b = len(clips)
+    batch = pad_clips(clips, np.full(b, 1.0 / fps), np.full(b, float(IMAGE_W * IMAGE_H)))
+    return batch.to("cpu", dtype)
 
 
 def pad_ids(ids: list[list[np.ndarray]], n: int) -> np.ndarray:
