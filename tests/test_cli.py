@@ -19,8 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emtrack import cli
-from emtrack.cli import build_parser, main, tracker_config_from_args, train_config_from_args
+from emtrack.cli import (
+    build_parser,
+    main,
+    options,
+    tracker_config_from_args,
+    train_config_from_args,
+)
 from emtrack.io import MotTable, read_mot, write_mot
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
@@ -166,8 +171,8 @@ def test_choices_match_the_library() -> None:
     from emtrack.eval import BENCHMARKS
     from emtrack.model.loss import OBJECTIVES
 
-    assert tuple(OBJECTIVES) == cli._OBJECTIVES
-    assert tuple(BENCHMARKS) == cli._BENCHMARKS
+    assert tuple(OBJECTIVES) == options.OBJECTIVES
+    assert tuple(BENCHMARKS) == options.BENCHMARKS
 
 
 @pytest.mark.parametrize(
@@ -191,13 +196,16 @@ def test_every_config_field_has_exactly_one_flag() -> None:
     from emtrack.track import TrackerConfig
     from emtrack.train import TrainConfig
 
-    for flags, config in [(cli._TRACKER_FLAGS, TrackerConfig), (cli._TRAIN_FLAGS, TrainConfig)]:
+    for flags, config in [
+        (options.TRACKER_FLAGS, TrackerConfig),
+        (options.TRAIN_FLAGS, TrainConfig),
+    ]:
         mapped = [flag.field for flag in flags]
         assert sorted(mapped) == sorted(f.name for f in dataclasses.fields(config))
         assert len({flag.option for flag in flags}) == len(flags)
 
 
-def _other_value(flag: cli._ConfigFlag, default: object) -> tuple[list[str], object]:
+def _other_value(flag: options.ConfigFlag, default: object) -> tuple[list[str], object]:
     """Command-line words that set ``flag`` to a valid non-default value, and that value."""
     if flag.const is not None:
         return [flag.option], flag.const
@@ -220,7 +228,7 @@ def test_each_tracker_flag_sets_its_own_field() -> None:
     from emtrack.track import TrackerConfig
 
     defaults = TrackerConfig()
-    for flag in cli._TRACKER_FLAGS:
+    for flag in options.TRACKER_FLAGS:
         words, value = _other_value(flag, getattr(defaults, flag.field))
         args = build_parser().parse_args(["track", "--det", "d", "--out", "o", *words])
         expected = dataclasses.replace(defaults, **{flag.field: value})
@@ -231,7 +239,7 @@ def test_each_train_flag_sets_its_own_field() -> None:
     from emtrack.train import TrainConfig
 
     defaults = TrainConfig()
-    for flag in cli._TRAIN_FLAGS:
+    for flag in options.TRAIN_FLAGS:
         words, value = _other_value(flag, getattr(defaults, flag.field))
         args = build_parser().parse_args(["train", "--out", "x.pt", *words])
         expected = dataclasses.replace(defaults, **{flag.field: value})

@@ -1,0 +1,318 @@
+"""Options shared by several sub-commands: config flags, ``--model``, ``-q``/``-v``.
+
+Every option maps by hand to one field of a config dataclass
+(:class:`~emtrack.train.TrainConfig`, :class:`~emtrack.track.TrackerConfig`) or to one argument
+of a library call. An option that is left out is not passed at all, so the dataclass default
+applies: defaults live in one place, and ``--help`` reads them from there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BENCHMARKS",
+    "OBJECTIVES",
+    "TRACKER_FLAGS",
+    "TRAIN_FLAGS",
+    "ConfigFlag",
+    "HelpFormatter",
+    "add_config_flags",
+    "add_det_name_option",
+    "add_model_option",
+    "tracker_config_from_args",
+    "train_config_from_args",
+    "verbosity_parent",
+]
+
+# Choices of ``--objective``; tests check this equals emtrack.model.loss.OBJECTIVES (kept here
+# so that building the parser does not import torch).
+OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
+
+
+# Choices of ``eval --benchmark``; tests check this equals emtrack.eval.BENCHMARKS.
+BENCHMARKS: tuple[str, ...] = ("MOT15", "MOT16", "MOT17", "MOT20")
+
+
+@dataclass(frozen=True)
+class ConfigFlag:
+    """One command-line option that sets one field of a config dataclass.
+
+    Attributes:
+        option: The option string, e.g. ``"--high-score"``.
+        field: The config field it sets.
+        help: What the field controls (the default is appended from the dataclass).
+        type: Converter of the option's text (ignored when ``const`` is given).
+        const: For a switch: the value the field gets when the switch is present.
+        metavar: Placeholder shown in ``--help``.
+        choices: Allowed values, if restricted.
+    """
+
+    option: str
+    field: str
+    help: str
+    type: Callable[[str], Any] | None = None
+    const: Any = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    """Parse ``"32,32"`` into ``(32, 32)``."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
+    ConfigFlag(
+        "--high-score",
+        "high_score",
+        "detections at or above this score take part in the first association stage and may "
+        "start tracks",
+        float,
+    ),
+    ConfigFlag(
+        "--low-score",
+        "low_score",
+        "detections in [low-score, high-score) only extend confirmed tracks (second stage); "
+        "below it they are ignored",
+        float,
+    ),
+    ConfigFlag("--new-track-score", "new_track_score", "minimum score to start a track", float),
+    ConfigFlag(
+        "--min-hits", "min_hits", "consecutive matched frames before a track is reported", int
+    ),
+    ConfigFlag(
+        "--max-lost-s",
+        "max_lost_s",
+        "seconds a lost track is kept for recovery",
+        float,
+        metavar="SECONDS",
+    ),
+    ConfigFlag(
+        "--match-margin",
+        "match_margin",
+        "a pair is matched when its logit beats the learned dustbin logit by this margin",
+        float,
+    ),
+    ConfigFlag(
+        "--low-match-margin",
+        "low_match_margin",
+        "the same margin for the second (low-score) stage",
+        float,
+    ),
+    ConfigFlag(
+        "--max-gap-fill",
+        "max_gap_fill",
+        "offline mode: fill gaps of up to this many frames with interpolated boxes",
+        int,
+        metavar="FRAMES",
+    ),
+    ConfigFlag(
+        "--relink-max-s",
+        "relink_max_s",
+        "offline mode: re-link fragments separated by up to this many seconds",
+        float,
+        metavar="SECONDS",
+    ),
+    ConfigFlag(
+        "--relink-margin",
+        "relink_margin",
+        "offline mode: logit margin over the dustbin needed to re-link two fragments",
+        float,
+    ),
+    ConfigFlag(
+        "--min-track-hits",
+        "min_track_hits",
+        "offline mode: drop tracks with fewer detections than this",
+        int,
+    ),
+)
+
+
+TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
+    ConfigFlag(
+        "--synthetic",
+        "synthetic_scenes",
+        "synthetic training scenes (0: train on the --det files only)",
+        int,
+        metavar="N",
+    ),
+    ConfigFlag(
+        "--synthetic-frames", "synthetic_frames", "frames per synthetic scene", int, metavar="N"
+    ),
+    ConfigFlag(
+        "--heldout-scenes",
+        "heldout_scenes",
+        "synthetic scenes for the held-out accuracy (0: no accuracy)",
+        int,
+        metavar="N",
+    ),
+    ConfigFlag(
+        "--heldout-clips",
+        "heldout_clips",
+        "clips drawn from the held-out scenes",
+        int,
+        metavar="N",
+    ),
+    ConfigFlag("--epochs", "epochs", "number of epochs", int, metavar="E"),
+    ConfigFlag(
+        "--steps-per-epoch", "steps_per_epoch", "optimiser steps per epoch", int, metavar="S"
+    ),
+    ConfigFlag("--batch-size", "batch_size", "clips per step", int, metavar="B"),
+    ConfigFlag("--clip-length", "clip_length", "frames per clip", int, metavar="T"),
+    ConfigFlag(
+        "--max-stride", "max_stride", "clips take every s-th frame, s in 1..N", int, metavar="N"
+    ),
+    ConfigFlag(
+        "--max-detections",
+        "max_detections",
+        "detections kept per frame (highest scores)",
+        int,
+        metavar="N",
+    ),
+    ConfigFlag("--lr", "learning_rate", "Adam step size", float, metavar="LR"),
+    ConfigFlag(
+        "--objective",
+        "objective",
+        "smoothed (the paper's), filtered (ablation) or innovations (exact marginal likelihood)",
+        str,
+        choices=OBJECTIVES,
+    ),
+    ConfigFlag("--sinkhorn-iterations", "sinkhorn_iterations", "Sinkhorn rounds", int, metavar="N"),
+    ConfigFlag(
+        "--hidden", "hidden", "MLP hidden widths, comma-separated", _int_tuple, metavar="W,W"
+    ),
+    ConfigFlag(
+        "--no-learn-noise",
+        "learn_noise",
+        "keep Q, R and the initial velocity variance fixed instead of fitting them",
+        const=False,
+    ),
+    ConfigFlag("--seed", "seed", "seeds every random generator of the run", int, metavar="S"),
+    ConfigFlag("--float64", "float64", "train in double precision", const=True),
+    ConfigFlag("--device", "device", "torch device, e.g. cpu or cuda", str, metavar="DEV"),
+)
+
+
+def _config_class(name: str) -> type:
+    """The config dataclass named ``"tracker"`` or ``"train"`` (imported on demand)."""
+    if name == "tracker":
+        from emtrack.track import TrackerConfig
+
+        return TrackerConfig
+    from emtrack.train import TrainConfig
+
+    return TrainConfig
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser, flags: Sequence[ConfigFlag], config: str
+) -> None:
+    """Add one option per flag; each stores into ``<config>.<field>``, default ``None``."""
+    for flag in flags:
+        kwargs: dict[str, Any] = {"dest": f"{config}.{flag.field}", "default": None}
+        if flag.const is not None:
+            kwargs.update(action="store_const", const=flag.const)
+        else:
+            metavar = flag.metavar or (None if flag.choices else flag.field.upper())
+            kwargs.update(type=flag.type, metavar=metavar, choices=flag.choices)
+        action = parser.add_argument(flag.option, help=flag.help, **kwargs)
+        # Read by HelpFormatter, which looks the default up only when help is printed.
+        action.config_default = (config, flag.field)  # type: ignore[attr-defined]
+
+
+def _config_kwargs(args: argparse.Namespace, flags: Sequence[ConfigFlag], config: str) -> dict:
+    """The config fields the user gave explicitly (options left out are not passed)."""
+    values = {flag.field: getattr(args, f"{config}.{flag.field}") for flag in flags}
+    return {field: value for field, value in values.items() if value is not None}
+
+
+def tracker_config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~emtrack.track.TrackerConfig` of parsed ``track``/``bench track`` options.
+
+    Only options given on the command line are passed, so no options gives ``TrackerConfig()``.
+
+    Raises:
+        ValueError: The values are rejected by ``TrackerConfig.__post_init__``.
+    """
+    return _config_class("tracker")(**_config_kwargs(args, TRACKER_FLAGS, "tracker"))
+
+
+def train_config_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~emtrack.train.TrainConfig` of parsed ``train`` options (see above)."""
+    return _config_class("train")(**_config_kwargs(args, TRAIN_FLAGS, "train"))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: ...)`` to config options, read from the config dataclass itself.
+
+    The config class is imported only when help is printed (it may import torch).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help
+        source = getattr(action, "config_default", None)
+        if source is None or help_text is None:
+            return help_text
+        config, field = source
+        default = next(f for f in dataclasses.fields(_config_class(config)) if f.name == field)
+        value = default.default
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        # argparse %-formats help strings, so a literal % must be doubled.
+        return f"{help_text} (default: {value})".replace("%", "%%")
+
+
+def verbosity_parent() -> argparse.ArgumentParser:
+    """``-q`` / ``-v``, accepted before and after the sub-command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        default=argparse.SUPPRESS,
+        help="only print warnings and errors on stderr (results still go to stdout)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        default=argparse.SUPPRESS,
+        help="also print the library's debug messages, and tracebacks of errors",
+    )
+    return parent
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="M",
+        help="weights: an .npz from 'emtrack train --export' or a training checkpoint .pt "
+        "(default: the model shipped with emtrack)",
+    )
+
+
+def add_det_name_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--det-name",
+        default="det.txt",
+        metavar="NAME",
+        help="file name of the detections inside each det/ folder (default: det.txt)",
+    )

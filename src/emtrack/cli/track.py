@@ -1,0 +1,184 @@
+"""``emtrack track`` and ``emtrack eval``: result files from detections, and their scores."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emtrack.cli.options import (
+    BENCHMARKS,
+    TRACKER_FLAGS,
+    add_config_flags,
+    add_det_name_option,
+    add_model_option,
+    tracker_config_from_args,
+)
+from emtrack.cli.output import write_json
+from emtrack.errors import EmtrackInputError
+
+_log = logging.getLogger(__name__)
+
+
+def register(commands: Any, common: dict[str, Any]) -> None:
+    """Add the ``track`` and ``eval`` sub-commands."""
+    track = commands.add_parser(
+        "track",
+        help="track detections; write MOTChallenge result files",
+        description=(
+            "Track a det file, or every sequence of a folder (<seq>/det/<det-name> with "
+            "<seq>/seqinfo.ini), and write MOTChallenge result files. Without tracker options "
+            "the tracker runs with TrackerConfig()'s defaults."
+        ),
+        **common,
+    )
+    track.add_argument(
+        "--det",
+        required=True,
+        metavar="DET",
+        help="a det file, or a folder of sequences <seq>/det/<det-name>",
+    )
+    track.add_argument(
+        "--seqinfo",
+        metavar="SEQINFO",
+        help="seqinfo.ini of a single det file (default: <det>/../../seqinfo.ini); "
+        "frame rate and sequence length come from it",
+    )
+    track.add_argument(
+        "--out",
+        required=True,
+        metavar="RESULT",
+        help="result file; a folder (one <seq>.txt per sequence) when --det is a folder",
+    )
+    add_det_name_option(track)
+    add_model_option(track)
+    track.add_argument(
+        "--offline",
+        action="store_true",
+        help="offline mode: after the online pass, re-link fragments and fill gaps",
+    )
+    add_config_flags(track.add_argument_group("tracker settings"), TRACKER_FLAGS, "tracker")
+    track.set_defaults(handler=_cmd_track)
+    evaluate = commands.add_parser(
+        "eval",
+        help="score result files with TrackEval (HOTA, MOTA, IDF1, ...)",
+        description=(
+            "Score a folder of <seq>.txt result files against a folder of sequences "
+            "(<seq>/gt/gt.txt and <seq>/seqinfo.ini) with TrackEval."
+        ),
+        **common,
+    )
+    evaluate.add_argument("--gt", required=True, metavar="GT_ROOT", help="folder of sequences")
+    evaluate.add_argument(
+        "--results", required=True, metavar="RESULT_DIR", help="folder of <seq>.txt results"
+    )
+    evaluate.add_argument(
+        "--benchmark",
+        choices=BENCHMARKS,
+        help="TrackEval convention (default: detected from the gt: 10-column gt is MOT15, "
+        "otherwise MOT17, or MOT20 when every sequence name contains MOT20)",
+    )
+    evaluate.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
+    evaluate.set_defaults(handler=_cmd_eval)
+
+
+@dataclass(frozen=True)
+class _TrackJob:
+    name: str | None  # None for a single det file: its seqinfo.ini names it
+    det: Path
+    seqinfo: Path
+    out: Path
+
+
+def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
+    """What ``emtrack track`` reads and writes, one job per sequence."""
+    from emtrack.io import find_sequences
+
+    det, out = Path(args.det), Path(args.out)
+    if det.is_dir():
+        if args.seqinfo is not None:
+            raise EmtrackInputError(
+                "--seqinfo is for a single det file; in a folder each sequence's own "
+                "<seq>/seqinfo.ini is used",
+                det,
+            )
+        if out.exists() and not out.is_dir():
+            raise EmtrackInputError("--out must be a folder when --det is a folder", out)
+        jobs = []
+        for sequence in find_sequences(det, args.det_name):
+            if sequence.seqinfo is None:
+                raise EmtrackInputError(
+                    "no seqinfo.ini in this sequence folder (frame rate and length come from it)",
+                    sequence.det.parent.parent,
+                )
+            target = out / f"{sequence.name}.txt"
+            jobs.append(_TrackJob(sequence.name, sequence.det, sequence.seqinfo, target))
+        return jobs
+    if not det.is_file():
+        raise EmtrackInputError("det file not found", det)
+    if out.is_dir():
+        raise EmtrackInputError("--out is a folder; give the result file's name", out)
+    if args.seqinfo is not None:
+        seqinfo = Path(args.seqinfo)
+    else:
+        seqinfo = det.parent.parent / "seqinfo.ini"
+        if not seqinfo.is_file():
+            raise EmtrackInputError(
+                f"no seqinfo.ini at {seqinfo} (the default, <det>/../../seqinfo.ini); "
+                "give one with --seqinfo",
+                det,
+            )
+    return [_TrackJob(None, det, seqinfo, out)]
+
+
+def _cmd_track(args: argparse.Namespace) -> int:
+    config = tracker_config_from_args(args)
+    from emtrack.io import read_mot, read_seqinfo, write_mot
+    from emtrack.track import load_model, track_sequence
+
+    jobs = _track_jobs(args)
+    # Read and check every input before tracking anything, and track everything before
+    # writing anything: bad input leaves no output.
+    inputs = [(job, read_mot(job.det), read_seqinfo(job.seqinfo)) for job in jobs]
+    model = load_model(args.model)
+    runs = []
+    for job, detections, seqinfo in inputs:
+        run = track_sequence(detections, seqinfo, model=model, config=config, offline=args.offline)
+        runs.append((job.name or seqinfo.name, job, run))
+    for name, job, run in runs:
+        write_mot(job.out, run.result)
+        fps = run.num_frames / run.update_seconds if run.update_seconds > 0 else float("inf")
+        num_tracks = len(set(run.result.ids.tolist()))
+        _log.info(
+            "%s: %d frames, %d boxes, %d tracks, %.0f frames/s -> %s",
+            name,
+            run.num_frames,
+            len(run.result),
+            num_tracks,
+            fps,
+            job.out,
+        )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from emtrack.eval import evaluate_folder
+
+    report = evaluate_folder(args.gt, args.results, benchmark=args.benchmark)
+    print(report.format_table())
+    if args.json:
+        data = {
+            "gt": str(args.gt),
+            "results": str(args.results),
+            "benchmark": args.benchmark,
+            "per_sequence": {
+                name: dataclasses.asdict(scores) for name, scores in report.per_sequence.items()
+            },
+            "combined": dataclasses.asdict(report.combined),
+        }
+        write_json(Path(args.json), data)
+        _log.info("wrote %s", args.json)
+    return 0
