@@ -10,7 +10,9 @@ the way TrackEval's tests/test_metrics_original.py does.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -204,12 +206,29 @@ def test_malformed_result_file_names_the_file() -> None:
 
 
 @pytest.mark.parametrize(
-    ("result", "message"),
-    [("past_end", "invalid timesteps"), ("duplicate_id", "same ID more than once")],
+    ("result", "message", "line"),
+    [
+        ("past_end", "frame 6 is beyond the sequence's seqLength=5", 2),
+        ("duplicate_id", "id 1 appears more than once in frame 1 (also on line 2)", 1),
+    ],
 )
-def test_trackeval_errors_become_input_errors(result: str, message: str) -> None:
-    with pytest.raises(EmtrackInputError, match=f"TrackEval: .*{message}"):
+def test_results_trackeval_would_reject_name_the_file_and_line(
+    result: str, message: str, line: int
+) -> None:
+    with pytest.raises(EmtrackInputError, match=re.escape(message)) as error:
         evaluate([sequence("MOT15", result)])
+    assert error.value.path is not None and error.value.path.endswith(f"{result}.txt")
+    assert error.value.line == line
+
+
+def test_seven_column_and_mixed_rows_score_like_the_ten_column_file(tmp_path: Path) -> None:
+    """TrackEval itself rejects files whose rows differ in length; we normalise them first."""
+    rows = (RESULTS / "perfect.txt").read_text().splitlines()
+    mixed = [row if k % 2 else ",".join(row.split(",")[:7]) for k, row in enumerate(rows)]
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(mixed) + "\n")
+    staged = dataclasses.replace(sequence("MOT15", "perfect"), result_path=path)
+    assert evaluate([staged]).combined == score("MOT15", "perfect")
 
 
 def test_evaluate_folder_scores_sequences_with_results(tmp_path: Path) -> None:

@@ -52,12 +52,15 @@ from emtrack.io.atomic import atomic_write
 __all__ = [
     "REFERENCE_TRACKER",
     "TRACKERS",
+    "WARM_UP_FRAMES",
     "BenchReport",
     "BenchRoot",
     "BenchRow",
     "BenchSequence",
     "environment_info",
     "run_track_bench",
+    "run_tracker",
+    "warm_up",
     "write_json",
 ]
 
@@ -447,7 +450,7 @@ def run_track_bench(
                 # Untimed warm-up on the start of the first sequence (lazy imports, caches),
                 # so the first tracker to run is not penalised.
                 first = root.sequences[0]
-                _warm_up(name, detections[first.name], first.seqinfo, weights, tracker_config)
+                warm_up(name, detections[first.name], first.seqinfo, weights, tracker_config)
                 seconds = call_seconds = 0.0
                 frames = 0
                 eval_sequences = []
@@ -455,7 +458,7 @@ def run_track_bench(
                     best_update = best_call = math.inf
                     for repeat in range(repeats):
                         start = time.perf_counter()
-                        run_result, update_seconds, num_frames = _run_tracker(
+                        run_result, update_seconds, num_frames = run_tracker(
                             name, detections[seq.name], seq.seqinfo, weights, tracker_config
                         )
                         best_call = min(best_call, time.perf_counter() - start)
@@ -501,7 +504,7 @@ def run_track_bench(
         "noise": dataclasses.asdict(noise),
         "results_dir": None if results_dir is None else str(results_dir),
         "repeats": repeats,
-        "warm_up_frames": _WARM_UP_FRAMES,
+        "warm_up_frames": WARM_UP_FRAMES,
     }
     return BenchReport(
         roots=bench_roots,
@@ -514,10 +517,22 @@ def run_track_bench(
     )
 
 
-def _run_tracker(
+def run_tracker(
     name: str, detections: MotTable, seqinfo: SeqInfo, weights: Any, tracker_config: Any
 ) -> tuple[MotTable, float, int]:
-    """``(result, update_seconds, num_frames)`` of one tracker on one sequence."""
+    """``(result, update_seconds, num_frames)`` of one tracker on one sequence.
+
+    Args:
+        name: ``emtrack``, ``emtrack-offline`` or a peer (:data:`~emtrack.bench.peers.PEERS`).
+        detections: The detection table (ids are ignored).
+        seqinfo: Frame rate and length.
+        weights: emtrack's loaded weights (ignored by the peers).
+        tracker_config: emtrack's :class:`~emtrack.track.TrackerConfig` or None.
+
+    Returns:
+        The reported boxes, the wall time summed over the per-frame ``update`` calls only,
+        and the number of frames.
+    """
     if name in _EMTRACK_OFFLINE:
         from emtrack.track import track_sequence
 
@@ -533,16 +548,21 @@ def _run_tracker(
     return peer.result, peer.update_seconds, peer.num_frames
 
 
-_WARM_UP_FRAMES = 20
+WARM_UP_FRAMES = 20
+"""Frames of the untimed run before a tracker is timed (:func:`warm_up`)."""
 
 
-def _warm_up(
+def warm_up(
     name: str, detections: MotTable, seqinfo: SeqInfo, weights: Any, tracker_config: Any
 ) -> None:
-    """Run a tracker, untimed, on the first frames of a sequence."""
-    num_frames = min(_WARM_UP_FRAMES, int(seqinfo.seq_length))
+    """Run a tracker, untimed, on the first :data:`WARM_UP_FRAMES` frames of a sequence.
+
+    Lazy imports, caches and one-time set-up (e.g. emtrack's far-pair bound) then do not count
+    against the first tracker timed.
+    """
+    num_frames = min(WARM_UP_FRAMES, int(seqinfo.seq_length))
     head = detections.select(detections.frames <= num_frames)
-    _run_tracker(
+    run_tracker(
         name, head, dataclasses.replace(seqinfo, seq_length=num_frames), weights, tracker_config
     )
 

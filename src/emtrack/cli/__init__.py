@@ -1,7 +1,8 @@
 """The ``emtrack`` command line: a thin layer over the public API.
 
-Sub-commands: ``train``, ``track``, ``eval``, ``bench track`` and ``demo`` (``emtrack COMMAND
---help`` for each). Every option maps by hand to one field of a config dataclass
+Sub-commands: ``train``, ``track``, ``eval``, ``bench ...``, ``demo`` and ``viz ...``
+(``emtrack COMMAND --help`` for each, with examples). Every option maps by hand to one field of
+a config dataclass
 (:class:`~emtrack.train.TrainConfig`, :class:`~emtrack.track.TrackerConfig`) or to one argument
 of a library call. An option that is left out is not passed at all, so the dataclass default
 applies: defaults live in one place, and ``--help`` reads them from there.
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from emtrack import __version__
-from emtrack.cli import bench, demo, track, train
+from emtrack.cli import bench, demo, track, train, viz
 from emtrack.cli.options import (
     HelpFormatter,
     tracker_config_from_args,
@@ -45,7 +46,23 @@ EXIT_INPUT_ERROR = 2
 EXIT_OS_ERROR = 1
 
 #: Modules with a ``register(commands, common)`` that adds their sub-commands, in help order.
-_COMMAND_MODULES: tuple[Any, ...] = (train, track, bench, demo)
+_COMMAND_MODULES: tuple[Any, ...] = (train, track, bench, demo, viz)
+
+
+_EXAMPLES = """\
+examples:
+  emtrack demo                                      # no data needed: track a synthetic scene
+  emtrack track --det MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
+  emtrack track --det MOT15 --out out/ --offline    # every sequence of a folder
+  emtrack eval --gt MOT15 --results out/
+  emtrack train --det my_sequences/ --out runs/mine.pt --export runs/mine.npz
+  emtrack viz tracks --out tracks.mp4 --sheet tracks.png
+  emtrack bench track MOT15 --plot bench.png
+
+Run 'emtrack COMMAND --help' for the options and examples of a command.
+exit status: 0 ok, 2 bad input or usage, 1 environment error (a file that cannot be written,
+a missing optional package), 130 interrupted (Ctrl-C).
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emtrack",
         description="Self-supervised multi-object tracking with a learned association network.",
-        epilog="Run 'emtrack COMMAND --help' for the options of a command.",
+        epilog=_EXAMPLES,
         **common,
     )
     parser.add_argument("--version", action="version", version=f"emtrack {__version__}")
@@ -91,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _log.debug("traceback of the error below", exc_info=True)
             print(f"emtrack: error: {one_line(str(error))}", file=sys.stderr)
             return EXIT_INPUT_ERROR
+        except ImportError as error:  # a missing optional package (emtrack[viz], ...)
+            _log.debug("traceback of the error below", exc_info=True)
+            print(f"emtrack: error: {one_line(str(error))}", file=sys.stderr)
+            return EXIT_OS_ERROR
         except OSError as error:
             _log.debug("traceback of the error below", exc_info=True)
             message = str(error)

@@ -12,16 +12,29 @@ from emtrack.cli.options import (
     add_config_flags,
     add_det_name_option,
     add_model_option,
+    non_negative_int,
     tracker_config_from_args,
 )
 
 _log = logging.getLogger(__name__)
 
 
+_BENCH_TRACK_EXAMPLES = """\
+examples:
+  emtrack bench track ../shared/data/MOT15 --json bench.json --plot bench.png
+  emtrack bench track ../shared/data/MOT17 --trackers emtrack,sort,bytetrack --repeat 3
+  emtrack bench track my_sequences/ --model runs/mine.npz --high-score 0.5
+"""
+
+
 def register(commands: Any, common: dict[str, Any]) -> None:
     """Add ``bench`` and its sub-commands."""
     bench = commands.add_parser(
-        "bench", help="benchmarks (see 'emtrack bench track --help')", **common
+        "bench",
+        help="benchmarks: 'bench track' (scores, speed vs peers), 'bench memory' (long runs), "
+        "'bench train' (training speed)",
+        epilog=_BENCH_TRACK_EXAMPLES,
+        **common,
     )
     bench_commands = bench.add_subparsers(dest="bench_command", metavar="BENCHMARK", required=True)
     bench_track = bench_commands.add_parser(
@@ -36,6 +49,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "the gt (ids removed) and is scored against the original gt. frames/s is frames "
             "divided by the time spent in the trackers' per-frame update calls."
         ),
+        epilog=_BENCH_TRACK_EXAMPLES,
         **common,
     )
     bench_track.add_argument(
@@ -53,7 +67,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     )
     bench_track.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="S",
         help="seed of the detections derived from gt-only ROOTs (default: 0)",
@@ -71,6 +85,11 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
     )
     bench_track.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw HOTA/IDF1 and frames/s bar charts per ROOT (needs emtrack[viz])",
+    )
+    bench_track.add_argument(
         "--results-dir",
         metavar="DIR",
         help="keep the derived detections and every tracker's result files here "
@@ -80,11 +99,241 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         bench_track.add_argument_group("emtrack tracker settings"), TRACKER_FLAGS, "tracker"
     )
     bench_track.set_defaults(handler=_cmd_bench_track)
+    bench_memory = bench_commands.add_parser(
+        "memory",
+        help="peak memory of the online tracker over long synthetic streams",
+        description=(
+            "Track a synthetic stream (about 20 walking objects, new ones all the time, "
+            "generated frame by frame) online for each length in --frames, each in a fresh "
+            "Python process, and print peak resident memory, live Python blocks, live tracks "
+            "and frames/s; memory that stays flat from the shortest to the longest stream "
+            "means nothing accumulates per frame or per track."
+        ),
+        **common,
+    )
+    bench_memory.add_argument(
+        "--frames",
+        type=_positive_int_list,
+        default=(10_000, 100_000),
+        metavar="N,N",
+        help="comma-separated stream lengths (default: 10000,100000)",
+    )
+    bench_memory.add_argument(
+        "--objects",
+        type=_positive_int,
+        default=20,
+        metavar="K",
+        help="objects in view at any time (default: 20)",
+    )
+    bench_memory.add_argument(
+        "--seed", type=non_negative_int, default=0, metavar="S", help="stream seed (default: 0)"
+    )
+    bench_memory.add_argument(
+        "--trace-heap",
+        action="store_true",
+        help="also trace Python allocations with tracemalloc (about 6x slower)",
+    )
+    add_model_option(bench_memory)
+    bench_memory.add_argument(
+        "--json", metavar="FILE", help="also write the runs, versions, machine and commit as JSON"
+    )
+    bench_memory.set_defaults(handler=_cmd_bench_memory)
+    bench_train = bench_commands.add_parser(
+        "train",
+        help="training-step throughput: structured Kalman code vs the dense oracle",
+        description=(
+            "Time training steps (em_loss forward + backward + Adam step, as 'emtrack train' "
+            "runs them) of the structured Kalman filter/smoother and of the dense joint-state "
+            "oracle on the same synthetic clips (k objects = k detections per frame), print "
+            "clips/s of both and their ratio per k, the same for the loss alone (the part that "
+            "differs), and structured clips/s against clips per step. Before timing, each k "
+            "checks that both sides give the same float64 loss and gradients; exit status 1 "
+            "when they do not."
+        ),
+        **common,
+    )
+    bench_train.add_argument(
+        "--k",
+        dest="ks",
+        type=_positive_int_list,
+        default=(5, 10, 20, 50, 100),
+        metavar="K,K",
+        help="objects (detections per frame) of the compared clips (default: 5,10,20,50,100)",
+    )
+    bench_train.add_argument(
+        "--clip-length",
+        type=_positive_int,
+        default=10,
+        metavar="T",
+        help="frames per clip (default: 10)",
+    )
+    bench_train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=16,
+        metavar="B",
+        help="clips per step in the comparison (default: 16, the trainer's)",
+    )
+    bench_train.add_argument(
+        "--batch-sizes",
+        type=_positive_int_list,
+        default=(1, 4, 16, 64),
+        metavar="B,B",
+        help="clips per step of the structured batch scaling (default: 1,4,16,64)",
+    )
+    bench_train.add_argument(
+        "--scaling-k",
+        type=_positive_int,
+        default=20,
+        metavar="K",
+        help="objects per clip of the batch scaling (default: 20)",
+    )
+    bench_train.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="timed runs per measurement, the fastest counts (default: 3)",
+    )
+    bench_train.add_argument(
+        "--min-time",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="S",
+        help="seconds a timed run lasts at least (default: 1)",
+    )
+    bench_train.add_argument(
+        "--dense-max-k",
+        type=_positive_int,
+        default=100,
+        metavar="K",
+        help="skip the (slow) dense oracle above this k (default: 100)",
+    )
+    bench_train.add_argument(
+        "--float64", action="store_true", help="time double precision (default: float32)"
+    )
+    bench_train.add_argument(
+        "--no-optimizer-step",
+        dest="optimizer_step",
+        action="store_false",
+        help="time forward + backward only, without the Adam step",
+    )
+    bench_train.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="torch threads during the run (default: torch's default)",
+    )
+    bench_train.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        metavar="S",
+        help="seed of the clips and the initial weights (default: 0)",
+    )
+    bench_train.add_argument(
+        "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
+    )
+    bench_train.set_defaults(handler=_cmd_bench_train)
+    bench_speed = bench_commands.add_parser(
+        "speed",
+        help="frames/s against detections per frame: emtrack vs ByteTrack and SORT",
+        description=(
+            "For each density, generate a synthetic pedestrian stream with about that many "
+            "detections per frame (emtrack.synth, wide 1920x1080 view, 30 fps, ids removed), "
+            "run emtrack's online tracker, ByteTrack and SORT on it with the per-frame update "
+            "timing of 'bench track', and print frames/s and emtrack/ByteTrack per density."
+        ),
+        **common,
+    )
+    bench_speed.add_argument(
+        "--dets",
+        type=_positive_int_list,
+        default=(10, 30, 100, 300),
+        metavar="D,D",
+        help="comma-separated detections per frame, one stream each (default: 10,30,100,300)",
+    )
+    bench_speed.add_argument(
+        "--frames",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="frames per stream (default: 200)",
+    )
+    bench_speed.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="track each stream N times per tracker, the fastest counts (default: 1)",
+    )
+    bench_speed.add_argument(
+        "--seed", type=non_negative_int, default=0, metavar="S", help="stream seed (default: 0)"
+    )
+    add_model_option(bench_speed)
+    bench_speed.add_argument(
+        "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
+    )
+    add_config_flags(
+        bench_speed.add_argument_group("emtrack tracker settings"), TRACKER_FLAGS, "tracker"
+    )
+    bench_speed.set_defaults(handler=_cmd_bench_speed)
+
+
+def _positive_int(text: str) -> int:
+    """Parse a whole number >= 1; argparse reports a bad one as a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """Parse a finite number >= 0; argparse reports a bad one as a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0.0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_int_list(text: str) -> tuple[int, ...]:
+    """Parse ``"10000,100000"``: one or more whole numbers >= 1."""
+    parts = [part.strip().replace("_", "") for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected one or more whole numbers >= 1")
+    return tuple(_positive_int(part) for part in parts)
+
+
+def _cmd_bench_memory(args: argparse.Namespace) -> int:
+    from emtrack.bench.memory import StreamConfig, run_memory_bench, write_json
+
+    report = run_memory_bench(
+        args.frames,
+        config=StreamConfig(objects=args.objects, seed=args.seed),
+        model=args.model,
+        trace_heap=args.trace_heap,
+    )
+    print(report.format_table())
+    if args.json:
+        write_json(report, args.json)
+        _log.info("wrote %s", args.json)
+    return 0
 
 
 def _cmd_bench_track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
     from emtrack.bench.track_bench import TRACKERS, run_track_bench, write_json
+
+    if args.plot:  # fail before the benchmark runs, not after
+        from emtrack.viz.bench_plot import check_plot_target
+
+        check_plot_target(args.plot)
 
     if args.trackers is None:
         trackers = TRACKERS
@@ -103,6 +352,58 @@ def _cmd_bench_track(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(note, file=sys.stderr)
     print(report.format_tables())
+    if args.json:
+        write_json(report, args.json)
+        _log.info("wrote %s", args.json)
+    if args.plot:
+        from emtrack.viz.bench_plot import plot_bench
+
+        plot_bench(report, args.plot)
+        _log.info("wrote %s", args.plot)
+    return 0
+
+
+def _cmd_bench_train(args: argparse.Namespace) -> int:
+    from emtrack.bench.train_bench import TrainBenchConfig, run_train_bench, write_json
+
+    config = TrainBenchConfig(
+        ks=args.ks,
+        clip_length=args.clip_length,
+        batch_size=args.batch_size,
+        scaling_k=args.scaling_k,
+        batch_sizes=args.batch_sizes,
+        repeats=args.repeat,
+        min_time_s=args.min_time,
+        dense_max_k=args.dense_max_k,
+        float64=args.float64,
+        optimizer_step=args.optimizer_step,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    report = run_train_bench(config, progress=_log.info)
+    print(report.format_table())
+    if args.json:
+        write_json(report, args.json)
+        _log.info("wrote %s", args.json)
+    if not report.all_agree:
+        print("emtrack: error: structured and dense losses disagree (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_bench_speed(args: argparse.Namespace) -> int:
+    config = tracker_config_from_args(args)
+    from emtrack.bench.speed_bench import run_speed_bench, write_json
+
+    report = run_speed_bench(
+        args.dets,
+        args.frames,
+        model=args.model,
+        tracker_config=config,
+        seed=args.seed,
+        repeats=args.repeat,
+    )
+    print(report.format_table())
     if args.json:
         write_json(report, args.json)
         _log.info("wrote %s", args.json)

@@ -17,6 +17,14 @@ from emtrack.errors import EmtrackInputError
 _log = logging.getLogger(__name__)
 
 
+_DEMO_EXAMPLES = """\
+examples:
+  emtrack demo
+  emtrack demo --frames 600 --seed 3 --model runs/mine.npz
+  emtrack viz tracks --sheet demo.png   # see a synthetic scene's tracks
+"""
+
+
 def register(commands: Any, common: dict[str, Any]) -> None:
     """Add the ``demo`` sub-command."""
     demo = commands.add_parser(
@@ -27,6 +35,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "shipped model and with SORT (plain IoU association, if the 'trackers' package is "
             "installed), and print both scores."
         ),
+        epilog=_DEMO_EXAMPLES,
         **common,
     )
     demo.add_argument(

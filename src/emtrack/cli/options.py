@@ -24,6 +24,7 @@ __all__ = [
     "add_config_flags",
     "add_det_name_option",
     "add_model_option",
+    "non_negative_int",
     "tracker_config_from_args",
     "train_config_from_args",
     "verbosity_parent",
@@ -59,6 +60,17 @@ class ConfigFlag:
     const: Any = None
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+
+
+def non_negative_int(text: str) -> int:
+    """Parse a whole number >= 0 (seeds); argparse reports a bad one as a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -200,9 +212,18 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         "keep Q, R and the initial velocity variance fixed instead of fitting them",
         const=False,
     ),
-    ConfigFlag("--seed", "seed", "seeds every random generator of the run", int, metavar="S"),
+    ConfigFlag(
+        "--seed", "seed", "seeds every random generator of the run", non_negative_int, metavar="S"
+    ),
     ConfigFlag("--float64", "float64", "train in double precision", const=True),
     ConfigFlag("--device", "device", "torch device, e.g. cpu or cuda", str, metavar="DEV"),
+    ConfigFlag(
+        "--checkpoint-every",
+        "checkpoint_every",
+        "also write the checkpoint every N optimiser steps (0: at the end of each epoch only)",
+        int,
+        metavar="N",
+    ),
 )
 
 
@@ -259,7 +280,14 @@ class HelpFormatter(argparse.HelpFormatter):
     """Appends ``(default: ...)`` to config options, read from the config dataclass itself.
 
     The config class is imported only when help is printed (it may import torch).
+    Descriptions (one paragraph) are wrapped to the terminal; text with line breaks, such as
+    the ``examples:`` epilogs, is printed as written (like ``RawDescriptionHelpFormatter``).
     """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         help_text = action.help

@@ -17,10 +17,27 @@ from emtrack.cli.options import (
     add_model_option,
     tracker_config_from_args,
 )
-from emtrack.cli.output import write_json
+from emtrack.cli.output import is_quiet, write_json
 from emtrack.errors import EmtrackInputError
 
 _log = logging.getLogger(__name__)
+
+
+_TRACK_EXAMPLES = """\
+examples:
+  # one det file; seqinfo.ini is read from <det>/../../seqinfo.ini
+  emtrack track --det MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
+  # every sequence of a folder, offline mode (re-linking and gap filling)
+  emtrack track --det ../shared/data/MOT15 --out out/ --offline
+  # your own model, and score thresholds for your detector
+  emtrack track --det seqs/ --out out/ --model runs/mine.npz --high-score 0.5 --new-track-score 0.6
+"""
+
+_EVAL_EXAMPLES = """\
+examples:
+  emtrack eval --gt ../shared/data/MOT15 --results out/
+  emtrack eval --gt ../shared/data/MOT17 --results out/ --benchmark MOT17 --json scores.json
+"""
 
 
 def register(commands: Any, common: dict[str, Any]) -> None:
@@ -33,6 +50,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "<seq>/seqinfo.ini), and write MOTChallenge result files. Without tracker options "
             "the tracker runs with TrackerConfig()'s defaults."
         ),
+        epilog=_TRACK_EXAMPLES,
         **common,
     )
     track.add_argument(
@@ -69,6 +87,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "Score a folder of <seq>.txt result files against a folder of sequences "
             "(<seq>/gt/gt.txt and <seq>/seqinfo.ini) with TrackEval."
         ),
+        epilog=_EVAL_EXAMPLES,
         **common,
     )
     evaluate.add_argument("--gt", required=True, metavar="GT_ROOT", help="folder of sequences")
@@ -136,6 +155,8 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
 
 def _cmd_track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
+    from tqdm import tqdm
+
     from emtrack.io import read_mot, read_seqinfo, write_mot
     from emtrack.track import load_model, track_sequence
 
@@ -145,7 +166,10 @@ def _cmd_track(args: argparse.Namespace) -> int:
     inputs = [(job, read_mot(job.det), read_seqinfo(job.seqinfo)) for job in jobs]
     model = load_model(args.model)
     runs = []
-    for job, detections, seqinfo in inputs:
+    # A bar over the sequences: hidden for one file, with -q, and when stderr is no terminal.
+    quiet = is_quiet(args) or len(inputs) < 2
+    bar = tqdm(inputs, desc="tracking", unit="seq", disable=True if quiet else None)
+    for job, detections, seqinfo in bar:
         run = track_sequence(detections, seqinfo, model=model, config=config, offline=args.offline)
         runs.append((job.name or seqinfo.name, job, run))
     for name, job, run in runs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,22 @@ from emtrack.errors import EmtrackInputError
 _log = logging.getLogger(__name__)
 
 
+_TRAIN_EXAMPLES = """\
+examples:
+  # a tiny run on synthetic scenes only (a few minutes on 2 CPU cores), then plot it
+  emtrack train --synthetic 4 --epochs 3 --steps-per-epoch 10 --out runs/tiny.pt
+  emtrack viz training runs/tiny.pt --out training.png
+  # your own detections plus synthetic scenes; export weights for the tracker
+  emtrack train --det my_sequences/ --out runs/mine.pt --export runs/mine.npz
+  emtrack track --det my_sequences/ --out out/ --model runs/mine.npz
+  # checkpoint every 50 steps; after a crash or Ctrl-C, continue where it stopped
+  emtrack train --synthetic 24 --checkpoint-every 50 --out runs/long.pt
+  emtrack train --out runs/long.pt --resume
+  # data-parallel on 4 processes (PyTorch DDP; see the README for several machines)
+  torchrun --standalone --nproc_per_node=4 -m emtrack train --synthetic 24 --out runs/ddp.pt
+"""
+
+
 def register(commands: Any, common: dict[str, Any]) -> None:
     """Add the ``train`` sub-command."""
     train = commands.add_parser(
@@ -22,8 +39,13 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         description=(
             "Train the association network by EM on detection files and/or synthetic scenes. "
             "Identities in the files are never read. Prints one line per epoch; the "
-            "checkpoint is written (atomically) after every epoch."
+            "checkpoint is written (atomically) after every epoch and every "
+            "--checkpoint-every steps. Ctrl-C (or SIGTERM) stops at the next step, writes the "
+            "checkpoint and exits with status 130 (143); --resume continues the run so that "
+            "it ends with exactly the weights of an uninterrupted one. Under torchrun the run "
+            "is data-parallel (DDP); only rank 0 writes and prints."
         ),
+        epilog=_TRAIN_EXAMPLES,
         **common,
     )
     train.add_argument(
@@ -37,6 +59,15 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     add_config_flags(train, TRAIN_FLAGS, "train")
     train.add_argument("--out", required=True, metavar="CKPT.pt", help="checkpoint to write")
     train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        metavar="CKPT.pt",
+        help="continue the run of a checkpoint (default: the --out checkpoint); its config is "
+        "used, and only --epochs, --checkpoint-every and --device may change; without --det, "
+        "the detection paths recorded in it are used",
+    )
+    train.add_argument(
         "--export",
         metavar="WEIGHTS.npz",
         help="also write the trained weights for the tracker (use with 'emtrack track --model')",
@@ -44,13 +75,34 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     train.set_defaults(handler=_cmd_train)
 
 
+def _explicit_train_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields given on the command line (the others are left out)."""
+    values = {flag.field: getattr(args, f"train.{flag.field}") for flag in TRAIN_FLAGS}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    config = train_config_from_args(args)
     from emtrack.train import train
+    from emtrack.train.distributed import env_rank
+    from emtrack.train.trainer import TrainingInterrupted, check_resumable, resume_config
 
     out = Path(args.out)
     if out.is_dir():
         raise EmtrackInputError("--out is a folder; give the checkpoint's file name", out)
+    main_process = env_rank() == 0
+    resume: Path | None = None
+    if args.resume is not None:
+        from emtrack.train.checkpoint import load_checkpoint
+
+        resume = out if args.resume is True else Path(args.resume)
+        saved = load_checkpoint(resume)
+        config = resume_config(saved["config"], _explicit_train_fields(args))
+        check_resumable(saved, config, resume)
+        del saved
+    else:
+        config = train_config_from_args(args)
+        if out.exists() and main_process:
+            _log.warning("%s exists and will be overwritten (use --resume to continue it)", out)
     epochs = config.epochs
 
     def on_epoch(record: Any) -> None:
@@ -67,19 +119,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    _log.info(
-        "training on %s%s synthetic scenes; checkpoint: %s",
-        f"{len(args.det)} det path(s) and " if args.det else "",
-        config.synthetic_scenes,
-        out,
-    )
-    result = train(
-        config,
-        det_paths=args.det,
-        checkpoint=out,
-        progress=False if is_quiet(args) else None,
-        on_epoch=on_epoch,
-    )
+    if main_process:
+        _log.info(
+            "%s on %s%s synthetic scenes; checkpoint: %s",
+            f"resuming {resume}" if resume is not None else "training",
+            f"{len(args.det)} det path(s) and " if args.det else "",
+            config.synthetic_scenes,
+            out,
+        )
+    try:
+        result = train(
+            config,
+            det_paths=args.det,
+            checkpoint=out,
+            progress=False if is_quiet(args) else None,
+            on_epoch=on_epoch,
+            resume=resume,
+        )
+    except TrainingInterrupted as stop:
+        if main_process:
+            where = (
+                f"checkpoint of step {stop.step} written to {stop.checkpoint}; continue with: "
+                f"emtrack train --out {stop.checkpoint} --resume"
+                if stop.checkpoint is not None
+                else "no checkpoint written"
+            )
+            print(
+                f"emtrack: interrupted after step {stop.step} of {stop.total_steps}; {where}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return stop.exit_status
+    if not result.is_main:
+        return 0
     _log.info("wrote %s", out)
     if config.heldout_scenes:
         from emtrack.train.trainer import gap_accuracy

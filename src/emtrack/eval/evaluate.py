@@ -262,20 +262,60 @@ def _write_seqinfo(path: Path, sequence: EvalSequence) -> None:
 def _stage_result(sequence: EvalSequence, target: Path) -> None:
     """Put the result file where TrackEval looks, without rows whose id is below 0.
 
-    The file is parsed first (so a malformed file fails with its path and line); when every
-    id is valid it is linked unchanged, otherwise the kept rows are written with ``write_mot``.
+    The file is parsed first (so a malformed file fails with its path and line), checked for
+    what TrackEval would reject without naming a line (a frame beyond ``seqLength``, one id
+    twice in a frame), and written back with ``write_mot``, so TrackEval always reads one
+    uniform 10-column form (the 7-column form and mixed rows are valid input here).
     """
     result = read_mot(sequence.result_path)
     negative = result.ids < 0
-    if not np.any(negative):
-        _link_or_copy(sequence.result_path, target)
-        return
-    warnings.warn(
-        f"{sequence.result_path}: dropped {int(negative.sum())} of {len(result)} rows "
-        "with id < 0 (unconfirmed tracks are not scored)",
-        stacklevel=3,
-    )
-    write_mot(target, result.select(~negative))
+    if np.any(negative):
+        warnings.warn(
+            f"{sequence.result_path}: dropped {int(negative.sum())} of {len(result)} rows "
+            "with id < 0 (unconfirmed tracks are not scored)",
+            stacklevel=3,
+        )
+        result = result.select(~negative)
+    length = int(sequence.seqinfo.seq_length)
+    beyond = np.flatnonzero(result.frames > length)
+    if len(beyond):
+        frame = int(result.frames[beyond[0]])
+        raise EmtrackInputError(
+            f"frame {frame} is beyond the sequence's seqLength={length}",
+            sequence.result_path,
+            _line_of(sequence.result_path, frame),
+        )
+    pairs = result.frames.astype(np.int64) * (int(result.ids.max(initial=0)) + 1) + result.ids
+    unique, counts = np.unique(pairs, return_counts=True)
+    if np.any(counts > 1):
+        row = int(np.flatnonzero(pairs == unique[np.argmax(counts > 1)])[0])
+        frame, track = int(result.frames[row]), int(result.ids[row])
+        lines = _lines_of(sequence.result_path, frame, track)
+        raise EmtrackInputError(
+            f"id {track} appears more than once in frame {frame} (also on line "
+            f"{lines[1] if len(lines) > 1 else '?'})",
+            sequence.result_path,
+            lines[0] if lines else None,
+        )
+    write_mot(target, result)
+
+
+def _lines_of(path: Path, frame: int, track: int | None = None) -> list[int]:
+    """1-based numbers of the lines of a (valid) MOT file with this frame (and id)."""
+    found = []
+    with open(path, encoding="utf-8-sig", newline=None) as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.split(",")
+            if len(fields) < 2 or not fields[0].strip():
+                continue
+            if float(fields[0]) == frame and (track is None or float(fields[1]) == track):
+                found.append(number)
+    return found
+
+
+def _line_of(path: Path, frame: int) -> int | None:
+    lines = _lines_of(path, frame)
+    return lines[0] if lines else None
 
 
 def _run_trackeval(

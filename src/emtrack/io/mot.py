@@ -19,6 +19,7 @@ Rows with different column counts may be mixed; each row is read by its own coun
 
 from __future__ import annotations
 
+import codecs
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -229,6 +230,33 @@ class MotTable:
             path=self.path,
         )
 
+    def to_dataframe(self) -> Any:
+        """The rows as a pandas ``DataFrame`` (pandas is optional: ``pip install pandas``).
+
+        Returns:
+            One row per table row, columns ``frame``, ``id`` (int64), ``x1``, ``y1``, ``x2``,
+            ``y2``, ``score`` (float64), ``class`` (int64), ``visibility`` (float64), in the
+            table's order (sorted by frame).
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("MotTable.to_dataframe needs pandas: pip install pandas") from exc
+        x1, y1, x2, y2 = self.boxes_xyxy.T
+        return pd.DataFrame(
+            {
+                "frame": self.frames,
+                "id": self.ids,
+                "x1": x1,
+                "y1": y1,
+                "x2": x2,
+                "y2": y2,
+                "score": self.scores,
+                "class": self.classes,
+                "visibility": self.visibility,
+            }
+        )
+
     @classmethod
     def from_arrays(
         cls,
@@ -309,13 +337,31 @@ def _read_text(path: Path) -> str:
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         raise EmtrackInputError("binary data (NUL byte) in what should be a text file", path, line)
+    # Drop the BOM by hand: "utf-8-sig" reports error offsets without it (wrong byte and line).
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return data.decode("utf-8-sig")
+        return data[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
+        start = bom + error.start
+        line = data.count(b"\n", 0, start) + 1
         raise EmtrackInputError(
-            f"not UTF-8 text (byte 0x{data[error.start]:02x}); is this a binary file?", path, line
+            f"not UTF-8 text (byte 0x{data[start]:02x}); is this a binary file?", path, line
         ) from None
+
+
+def _raise_non_ascii(text: str, path: Path) -> NoReturn:
+    """Reject the first non-ASCII character of a MOT file, naming its line.
+
+    MOTChallenge rows hold ASCII numbers only; without this check ``float()`` would accept
+    e.g. Arabic-Indic or full-width digits and ``strip()`` would drop no-break spaces.
+    """
+    index = next(i for i, char in enumerate(text) if not char.isascii())
+    char = text[index]
+    raise EmtrackInputError(
+        f"non-ASCII character {char!r} (U+{ord(char):04X}); rows hold ASCII numbers only",
+        path,
+        text.count("\n", 0, index) + 1,
+    )
 
 
 def _integral(values: np.ndarray) -> np.ndarray:
@@ -433,13 +479,16 @@ def read_mot(path: str | PathLike[str]) -> MotTable:
         An empty file gives an empty table.
 
     Raises:
-        EmtrackInputError: The file is missing, unreadable, binary or not UTF-8, or a row is
+        EmtrackInputError: The file is missing, unreadable, binary, not UTF-8 or not ASCII
+            (a UTF-8 BOM is allowed), or a row is
             invalid: fewer than 7 columns, a field that is empty or not a number (the column and
             its text are named), NaN or Inf, frame not a whole number >= 1, id or class not a
             whole number, width or height <= 0. The message names the file and 1-based line.
     """
     file_path = Path(path)
     text = _read_text(file_path)
+    if not text.isascii():
+        _raise_non_ascii(text, file_path)
     lines: list[str] = []
     line_numbers: list[int] = []
     for number, line in enumerate(text.split("\n"), start=1):

@@ -7,21 +7,26 @@ from typing import Literal
 
 import torch
 
+from emtrack.model.dense import dense_clip_loglik
 from emtrack.model.features import box_heights, box_positions
 from emtrack.model.kalman import (
     NoiseParams,
     ObservationModel,
     clutter_correction,
+    filtered_loglik,
     kalman_filter,
     observation_model,
-    posterior_loglik,
-    rts_smoother,
+    smoothed_loglik,
 )
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.model.sinkhorn import log_sinkhorn_dustbin, real_assignment
 
 Objective = Literal["smoothed", "filtered", "innovations"]
 OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
+#: ``structured``: the fast filter of :mod:`emtrack.model.kalman` (always used for training);
+#: ``dense``: the joint-state oracle of :mod:`emtrack.model.dense` (tests and benchmark only).
+KalmanImpl = Literal["structured", "dense"]
+KALMAN_IMPLS: tuple[str, ...] = ("structured", "dense")
 
 
 @dataclass(frozen=True)
@@ -99,23 +104,34 @@ def clip_observations(
 
 
 def clip_loglik(
-    batch: ClipBatch, products: torch.Tensor, noise: NoiseParams, objective: Objective
+    batch: ClipBatch,
+    products: torch.Tensor,
+    noise: NoiseParams,
+    objective: Objective,
+    kalman: KalmanImpl = "structured",
 ) -> torch.Tensor:
     """Tempered log-likelihood ``(B,)`` of frames 1 … T-1 under the chosen posterior.
 
     ``smoothed``: the paper's objective, ``Σ_t log N(z_t; H_t m^s_t, H_t C^s_t H_tᵀ + R)`` with
     the RTS-smoothed posterior; ``filtered``: the same with the filtered posterior (ablation);
     ``innovations``: the exact marginal likelihood ``log p(z_1 … z_{T-1} | z_0)``.
+    ``kalman="dense"`` computes the same quantity with the joint-state oracle (slow).
     """
     obs, pos0, h0 = clip_observations(batch, products, noise.r)
+    if kalman == "dense":
+        if objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
+        ll = dense_clip_loglik(obs, pos0, h0, batch.dt, noise, objective)
+        return ll + clutter_correction(obs, batch.log_clutter_density)
+    if kalman != "structured":
+        raise ValueError(f"unknown kalman {kalman!r}; expected one of {KALMAN_IMPLS}")
     filtered, innovations = kalman_filter(obs, pos0, h0, batch.dt, noise)
     if objective == "innovations":
         ll = innovations
     elif objective == "filtered":
-        ll = posterior_loglik(obs, filtered.filtered_mean, filtered.filtered_cov)
+        ll = filtered_loglik(filtered)
     elif objective == "smoothed":
-        means, covs = rts_smoother(filtered, batch.dt)
-        ll = posterior_loglik(obs, means, covs)
+        ll = smoothed_loglik(filtered, batch.dt)
     else:
         raise ValueError(f"unknown objective {objective!r}; expected one of {OBJECTIVES}")
     return ll + clutter_correction(obs, batch.log_clutter_density)
@@ -133,6 +149,32 @@ def association_log_assignment(
     )
 
 
+def kalman_nll(
+    batch: ClipBatch,
+    products: torch.Tensor,
+    noise: NoiseParams,
+    objective: Objective = "smoothed",
+    learn_noise: bool = True,
+    kalman: KalmanImpl = "structured",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Kalman part of :func:`em_loss`, given the association products ``(B, T, N, N)``.
+
+    Returns:
+        ``(association_nll, noise_nll)``, scalars per detection of frames 1 … T-1: the chosen
+        objective with the noise detached, and the innovations NLL with the products detached
+        (0 when not ``learn_noise``).
+    """
+    count = batch.mask[:, 1:].sum().clamp_min(1).to(products.dtype)
+    association_nll = -clip_loglik(batch, products, noise.detach(), objective, kalman).sum() / count
+    if learn_noise:
+        noise_nll = (
+            -clip_loglik(batch, products.detach(), noise, "innovations", kalman).sum() / count
+        )
+    else:
+        noise_nll = torch.zeros((), dtype=products.dtype, device=products.device)
+    return association_nll, noise_nll
+
+
 def em_loss(
     net: AssociationNet,
     noise_model: NoiseModel,
@@ -140,6 +182,7 @@ def em_loss(
     objective: Objective = "smoothed",
     sinkhorn_iterations: int = 20,
     learn_noise: bool = True,
+    kalman: KalmanImpl = "structured",
 ) -> LossOutput:
     """Negative log-likelihood of the detections, per detection of frames 1 … T-1.
 
@@ -147,17 +190,16 @@ def em_loss(
     fixed; the noise constants are fitted by maximum (innovations) likelihood with the
     association held fixed. (Fitting noise through the smoothed objective is degenerate: a
     huge Q lets the smoothed means pass through the data and R shrink to zero.)
+    ``kalman="dense"`` runs the joint-state oracle instead of the structured filter (for the
+    tests and the training benchmark; the result is the same up to rounding).
     """
     log_assignment = association_log_assignment(net, batch, sinkhorn_iterations)
     assignment = real_assignment(log_assignment)
     products = association_products(assignment, batch.mask[:, 0])
+    association_nll, noise_nll = kalman_nll(
+        batch, products, noise_model.params(), objective, learn_noise, kalman
+    )
     count = batch.mask[:, 1:].sum().clamp_min(1).to(assignment.dtype)
-    noise = noise_model.params()
-    association_nll = -clip_loglik(batch, products, noise.detach(), objective).sum() / count
-    if learn_noise:
-        noise_nll = -clip_loglik(batch, products.detach(), noise, "innovations").sum() / count
-    else:
-        noise_nll = torch.zeros((), dtype=assignment.dtype)
     mass = (products[:, 1:].sum(-1) * batch.mask[:, 1:]).sum() / count
     return LossOutput(
         association_nll + noise_nll, association_nll, noise_nll, log_assignment, mass.detach()

@@ -1,5 +1,6 @@
 """Tracking with the learned association: online tracker, offline pass, weights."""
 
+from emtrack.track.interop import EmtrackTracker
 from emtrack.track.run import TrackRun, track_sequence
 from emtrack.track.tracker import Tracker, TrackerConfig
 from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export_weights, load_model
@@ -7,6 +8,7 @@ from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export
 __all__ = [
     "DEFAULT_MODEL_PATH",
     "AssociationWeights",
+    "EmtrackTracker",
     "TrackRun",
     "Tracker",
     "TrackerConfig",

@@ -8,6 +8,8 @@ covariances ``(K, 2, 2)`` — the same structure as the training filter.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 MIN_SIDE = 1.0
@@ -15,12 +17,19 @@ MIN_SIDE = 1.0
 
 def boxes_to_state(boxes_xyxy: np.ndarray) -> np.ndarray:
     """``(K, 4)`` xyxy -> ``(K, 4)`` ``[x_centre, y_bottom, width, height]``."""
-    out = np.empty_like(boxes_xyxy, dtype=float)
-    out[:, 0] = (boxes_xyxy[:, 0] + boxes_xyxy[:, 2]) * 0.5
-    out[:, 1] = boxes_xyxy[:, 3]
-    out[:, 2] = boxes_xyxy[:, 2] - boxes_xyxy[:, 0]
-    out[:, 3] = boxes_xyxy[:, 3] - boxes_xyxy[:, 1]
-    return out
+    return np.asarray(boxes_xyxy, dtype=float) @ _TO_STATE
+
+
+# ``boxes_to_state`` and ``state_to_boxes`` as matrix products. Every coefficient is 0, ±1 or
+# 0.5, so each product is exact and a sum rounds once: the same result as ``(x1 + x2) * 0.5``,
+# ``x2 - x1``, ``xc - 0.5 * w`` computed one by one.
+_TO_STATE = np.array(
+    [[0.5, 0.0, -1.0, 0.0], [0.0, 0.0, 0.0, -1.0], [0.5, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0]]
+)
+_TO_BOXES = np.array(
+    [[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0], [-0.5, 0.0, 0.5, 0.0], [0.0, -1.0, 0.0, 0.0]]
+)
+_TO_STATE.flags.writeable = _TO_BOXES.flags.writeable = False
 
 
 def state_to_boxes(obs: np.ndarray) -> np.ndarray:
@@ -132,3 +141,83 @@ def smooth_track(
             gap_start = None
     out_frames = np.arange(first, last + 1)[keep]
     return out_frames, state_to_boxes(s_mean[keep, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# The online tracker's in-place variants. Each track's covariance is kept as ``(K, 3)``
+# ``[var_pos, cov_pos_vel, var_vel]`` (the distinct entries of the ``(2, 2)`` matrix above), so
+# that a step is a few whole-array operations. The arithmetic is the same, operation for
+# operation, as :func:`predict`, :func:`update` and :func:`initial_state`, so the results are
+# identical to theirs.
+# --------------------------------------------------------------------------------------------
+
+
+def initial_tracks(boxes_xyxy: np.ndarray, r: float, p_vel: float) -> tuple[np.ndarray, np.ndarray]:
+    """New tracks at detections ``(K, 4)``: means ``(K, 2, 4)``, covariances ``(K, 3)``."""
+    mean = np.zeros((len(boxes_xyxy), 2, 4))
+    obs = np.matmul(boxes_xyxy, _TO_STATE, out=mean[:, 0])
+    h2 = np.maximum(obs[:, 3], MIN_SIDE)
+    np.square(h2, out=h2)
+    cov = np.zeros((len(boxes_xyxy), 3))
+    np.multiply(r, h2, out=cov[:, 0])
+    np.multiply(p_vel, h2, out=cov[:, 2])
+    return mean, cov
+
+
+def predict_tracks(mean: np.ndarray, cov: np.ndarray, dt: float, q: float) -> None:
+    """:func:`predict` by one step of ``dt`` seconds, in place; ``cov`` is ``(K, 3)``."""
+    qh = np.maximum(mean[:, 0, 3], MIN_SIDE)
+    np.square(qh, out=qh)
+    qh *= q
+    step, dt2, powers = _step_constants(dt)
+    mean[:, 0] += dt * mean[:, 1]
+    cov_step = cov[:, 1:3] * step  # [2 dt b, dt d]
+    cov[:, 0:2] += cov_step
+    cov[:, 0] += dt2 * cov[:, 2]
+    noise = qh[:, None] * powers
+    noise /= _NOISE_DIVISORS
+    cov += noise
+
+
+_NOISE_DIVISORS = np.array([3.0, 2.0, 1.0])
+_NOISE_DIVISORS.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=16)
+def _step_constants(dt: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """``([2 dt, dt], dt**2, [dt**3, dt**2, dt])`` as :func:`predict` computes them.
+
+    ``dt**3`` is numpy's array power (what ``predict`` uses; it can differ from Python's).
+    """
+    cube = float(np.power(np.array([dt]), 3)[0])
+    step, powers = np.array([2 * dt, dt]), np.array([cube, dt * dt, dt])
+    step.flags.writeable = powers.flags.writeable = False
+    return step, dt * dt, powers
+
+
+def update_tracks(
+    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`update` of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``."""
+    obs = boxes_xyxy @ _TO_STATE
+    s = np.maximum(obs[:, 3], MIN_SIDE)
+    np.square(s, out=s)
+    s *= r
+    s += cov[:, 0]
+    gain = cov[:, 0:2] / s[:, None]  # (K, 2)
+    obs -= mean[:, 0]
+    new_mean = gain[:, :, None] * obs[:, None, :]
+    new_mean += mean
+    new_cov = np.empty_like(cov)
+    np.multiply(cov[:, 0:2], cov[:, 0:1], out=new_cov[:, 0:2])  # [a a, b a]
+    np.multiply(cov[:, 1], cov[:, 1], out=new_cov[:, 2])  # b b
+    new_cov /= s[:, None]
+    np.subtract(cov, new_cov, out=new_cov)
+    return new_mean, new_cov
+
+
+def predicted_boxes(mean: np.ndarray) -> np.ndarray:
+    """:func:`state_to_boxes` of the positions of means ``(K, 2, 4)`` -> ``(K, 4)`` xyxy."""
+    obs = mean[:, 0].copy()
+    np.maximum(obs[:, 2:4], MIN_SIDE, out=obs[:, 2:4])
+    return obs @ _TO_BOXES

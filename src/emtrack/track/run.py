@@ -40,15 +40,21 @@ def track_sequence(
 ) -> TrackRun:
     """Track every frame ``1 … seqinfo.seq_length``.
 
-    Detections beyond ``seqLength`` are an error (the file and the sequence disagree).
+    Raises:
+        EmtrackInputError: Detections beyond ``seqLength`` (the file and the sequence
+            disagree; an error, not a warning, so no detection is silently dropped). The
+            message names the det file and, when it can be re-read, the first such line.
     """
     num_frames = seqinfo.seq_length
     if len(detections) and int(detections.frames.max()) > num_frames:
-        row = int(np.argmax(detections.frames))
+        line, frame = _first_line_beyond(detections.path, num_frames)
+        if frame is None:
+            frame = int(detections.frames.max())
         raise EmtrackInputError(
-            f"detections in frame {int(detections.frames[row])} but seqLength is {num_frames}"
-            + (f" ({seqinfo.path})" if seqinfo.path else ""),
+            f"detection in frame {frame}, beyond seqLength={num_frames}"
+            + (f" of {seqinfo.path}" if seqinfo.path else ""),
             detections.path,
+            line,
         )
     config = config or TrackerConfig()
     tracker = Tracker(seqinfo.frame_rate, model, config, keep_history=offline)
@@ -78,3 +84,26 @@ def track_sequence(
     else:
         result = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4)))
     return TrackRun(result, elapsed, num_frames)
+
+
+def _first_line_beyond(path: str | None, num_frames: int) -> tuple[int | None, int | None]:
+    """The 1-based line and frame of the first row of ``path`` with frame > ``num_frames``.
+
+    Only called on the error path (``read_mot`` has already checked the file), so a file that
+    cannot be re-read simply gives ``(None, None)``.
+    """
+    if path is None:
+        return None, None
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None, None
+    for number, line in enumerate(text.split("\n"), start=1):
+        field = line.split(",", 1)[0].strip()
+        try:
+            frame = float(field)
+        except ValueError:
+            continue
+        if frame > num_frames:
+            return number, int(frame)
+    return None, None

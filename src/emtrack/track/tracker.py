@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,9 @@ from scipy.optimize import linear_sum_assignment
 
 from emtrack.errors import EmtrackInputError
 from emtrack.track import motion
-from emtrack.track.weights import AssociationWeights, load_model
+from emtrack.track.weights import AssociationWeights, far_pair_bound, load_model
 
-_TENTATIVE, _CONFIRMED = 0, 1
+_TENTATIVE, _CONFIRMED = 0, 1  # track status (the death rule multiplies by it)
 
 
 @dataclass(frozen=True)
@@ -71,12 +72,20 @@ class TrackerConfig:
 
 @dataclass
 class TrackHistory:
-    """Everything a track was matched to (kept for the offline pass)."""
+    """Everything a track was matched to (kept for the offline pass).
+
+    Attributes:
+        track_id: The track's id.
+        frames: ``(L,)`` int64 frame numbers of its detections, increasing.
+        boxes: ``(L, 4)`` the detections' boxes (xyxy).
+        scores: ``(L,)`` the detections' scores.
+        confirmed: Whether the track was reported (confirmed) at one of these frames.
+    """
 
     track_id: int
-    frames: list[int] = field(default_factory=list)
-    boxes: list[np.ndarray] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
+    frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     confirmed: bool = False
 
 
@@ -106,7 +115,10 @@ class Tracker:
         keep_history: bool = False,
     ) -> None:
         if not (
-            isinstance(frame_rate, (int, float)) and math.isfinite(frame_rate) and frame_rate > 0
+            isinstance(frame_rate, numbers.Real)
+            and not isinstance(frame_rate, bool)
+            and math.isfinite(frame_rate)
+            and frame_rate > 0
         ):
             raise EmtrackInputError(f"frame_rate must be a positive number, got {frame_rate!r}")
         self.frame_rate = float(frame_rate)
@@ -120,25 +132,46 @@ class Tracker:
         self.frame_count = 0
         self.last_rows = np.zeros(0, np.int64)  # input rows of the last update's output
         self._next_id = 1
+        # Track state, one row per live track (see motion.predict_tracks for the layout).
         self._mean = np.zeros((0, 2, 4))
-        self._cov = np.zeros((0, 2, 2))
+        self._cov = np.zeros((0, 3))
         self._ids = np.zeros(0, np.int64)
-        self._status = np.zeros(0, np.int8)
-        self._hits = np.zeros(0, np.int64)  # consecutive matched frames
+        self._status = np.zeros(0, np.int64)
+        # Frame of the first detection: a tentative track dies at its first miss, so it has
+        # been matched in every frame since (its consecutive hits are frame_count - born + 1).
+        self._born = np.zeros(0, np.int64)
         self._lost = np.zeros(0, np.int64)  # frames since last match
-        self.history: dict[int, TrackHistory] = {}
+        # keep_history: one (frame, ids, boxes, scores, confirmed) entry per update with matches.
+        self._log: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._history: dict[int, TrackHistory] = {}
+        self._history_entries = 0  # len(self._log) when self._history was built
+
+    @property
+    def history(self) -> dict[int, TrackHistory]:
+        """Every track's matches so far, by track id (empty unless ``keep_history``)."""
+        if self._history_entries != len(self._log):
+            self._history = _build_history(self._log)
+            self._history_entries = len(self._log)
+        return self._history
 
     @property
     def num_tracks(self) -> int:
         return len(self._ids)
 
     def _validate(self, dets: np.ndarray) -> np.ndarray:
+        """``dets`` as a float64 ``(N, 5)`` array, or a clear error.
+
+        Accepts any real numeric dtype (ints, float32, …) and sequences of rows; ``(0, 5)``,
+        ``(0,)`` and ``[]`` mean no detections. Rejects other shapes (also empty ones such as
+        ``(0, 4)``), bool/complex/object/string dtypes, NaN/Inf and boxes with ``x2 <= x1`` or
+        ``y2 <= y1``, naming the first bad row. Scores may be any finite number.
+        """
         if not isinstance(dets, np.ndarray):
             try:
                 dets = np.asarray(dets, dtype=float)
             except (TypeError, ValueError) as exc:
                 raise EmtrackInputError(f"dets must be an (N, 5) numeric array ({exc})") from exc
-        if dets.size == 0:
+        if dets.size == 0 and dets.shape in ((0,), (0, 5)):
             return np.zeros((0, 5))
         if dets.ndim != 2 or dets.shape[1] != 5:
             raise EmtrackInputError(
@@ -160,19 +193,61 @@ class Tracker:
             )
         return dets
 
-    def _match(
-        self, track_rows: np.ndarray, det_boxes: np.ndarray, margin: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Hungarian on (logit - dustbin) between tracks and detections; gains must be > margin."""
-        if len(track_rows) == 0 or len(det_boxes) == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        pred_boxes = motion.state_to_boxes(self._mean[track_rows, 0])
-        gap_s = (self._lost[track_rows] + 1)[None, :] / self.frame_rate
-        gain = self.weights.logits(pred_boxes, det_boxes, gap_s) - self.weights.dustbin_logit
-        gain -= margin
-        det_idx, trk_idx = linear_sum_assignment(-np.maximum(gain, -1e3))
-        ok = gain[det_idx, trk_idx] > 0
-        return det_idx[ok], track_rows[trk_idx[ok]]
+    def _associate(self, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both association stages: ``(det rows, track rows)`` of the matched pairs.
+
+        Stage 1 matches every live track against the confident detections, stage 2 the
+        confirmed tracks left over against the low-score ones (Hungarian on
+        ``logit - dustbin logit``; a pair is kept when that beats the stage's margin).
+        """
+        cfg = self.config
+        num_tracks = len(self._ids)
+        scores = dets[:, 4]
+        rows = (scores >= cfg.low_score).nonzero()[0]
+        if num_tracks == 0 or len(rows) == 0:
+            return _NO_ROWS, _NO_ROWS
+        high = scores[rows] >= cfg.high_score
+        track_boxes = motion.predicted_boxes(self._mean)
+        gap_s = (self._lost + 1) / self.frame_rate
+        gap_max_s = (max(1, round(cfg.max_lost_s * self.frame_rate)) + 1) / self.frame_rate
+        has_low = not high.all()
+        # A small frame gets one network pass for both stages (fewer, larger array operations).
+        merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
+        if merged:
+            grid = _LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets[rows, :4])
+            high_pos = high.nonzero()[0]
+            d1, t1 = grid.match(high_pos, None, cfg.match_margin)
+            matched_det = rows[high_pos[d1]]
+        else:
+            high_rows = rows[high] if has_low else rows
+            grid = _LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets[high_rows, :4])
+            d1, t1 = grid.match(None, None, cfg.match_margin)
+            matched_det = high_rows[d1]
+        if not has_low:
+            return matched_det, t1
+        left = self._status == _CONFIRMED
+        left[t1] = False
+        left_tracks = left.nonzero()[0]
+        if len(left_tracks) == 0:
+            return matched_det, t1
+        if merged:
+            low_pos = (~high).nonzero()[0]
+            d2, t2 = grid.match(low_pos, left_tracks, cfg.low_match_margin)
+            d2 = rows[low_pos[d2]]
+        else:
+            low_rows = rows[~high]
+            grid = _LogitGrid(
+                self.weights,
+                track_boxes[left_tracks],
+                gap_s[left_tracks],
+                gap_max_s,
+                dets[low_rows, :4],
+            )
+            d2, t2 = grid.match(None, None, cfg.low_match_margin)
+            d2, t2 = low_rows[d2], left_tracks[t2]
+        if len(d2) == 0:
+            return matched_det, t1
+        return np.concatenate([matched_det, d2]), np.concatenate([t1, t2])
 
     def update(self, dets: np.ndarray) -> np.ndarray:
         """Track one frame.
@@ -182,100 +257,239 @@ class Tracker:
 
         Returns:
             ``(M, 5)`` ``[x1, y1, x2, y2, track_id]`` for the detections assigned to reported
-            tracks, in the input order (the boxes are the detections').
+            tracks, in the input order (the boxes are the detections'). Given a
+            ``supervision.Detections``, returns one with ``tracker_id`` set instead (every
+            input row, -1 = not tracked; see :mod:`emtrack.track.interop`).
         """
+        if not isinstance(dets, np.ndarray) and type(dets).__name__ == "Detections":
+            from emtrack.track.interop import is_supervision_detections, update_detections
+
+            if is_supervision_detections(dets):
+                return update_detections(self, dets)
         dets = self._validate(dets)
         cfg = self.config
         self.frame_count += 1
-        dt = 1.0 / self.frame_rate
-        self._mean, self._cov = motion.predict(self._mean, self._cov, dt, self.weights.noise_q)
+        num_tracks = len(self._ids)
+        if num_tracks == 0 and len(dets) == 0:
+            self.last_rows = np.zeros(0, np.int64)
+            return np.zeros((0, 5))
+        weights = self.weights
+        if num_tracks:
+            motion.predict_tracks(self._mean, self._cov, 1.0 / self.frame_rate, weights.noise_q)
+        matched_det, matched_trk = self._associate(dets)
 
-        scores = dets[:, 4]
-        high = np.flatnonzero(scores >= cfg.high_score)
-        low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
-        all_tracks = np.arange(self.num_tracks)
-
-        # Stage 1: every live track against confident detections.
-        d1, t1 = self._match(all_tracks, dets[high, :4], cfg.match_margin)
-        matched_det = high[d1]
-        matched_trk = t1
-        # Stage 2: confirmed tracks left over against low-score detections.
-        left = np.setdiff1d(all_tracks, t1, assume_unique=True)
-        left = left[self._status[left] == _CONFIRMED]
-        d2, t2 = self._match(left, dets[low, :4], cfg.low_match_margin)
-        matched_det = np.concatenate([matched_det, low[d2]])
-        matched_trk = np.concatenate([matched_trk, t2])
-
-        # Update matched tracks.
-        if len(matched_trk):
-            m, c = motion.update(
-                self._mean[matched_trk],
-                self._cov[matched_trk],
-                dets[matched_det, :4],
-                self.weights.noise_r,
-            )
-            self._mean[matched_trk], self._cov[matched_trk] = m, c
-        unmatched = np.ones(self.num_tracks, bool)
-        unmatched[matched_trk] = False
-        self._lost[unmatched] += 1
-        self._hits[unmatched] = 0
-        self._lost[matched_trk] = 0
-        self._hits[matched_trk] += 1
-        promote = (self._hits >= cfg.min_hits) | (self.frame_count <= cfg.min_hits)
-        promote &= ~unmatched
-        self._status[promote] = _CONFIRMED
+        # Update matched tracks; unmatched ones age.
+        if num_tracks:
+            self._lost += 1
+            self._lost[matched_trk] = 0
+            if len(matched_trk):
+                self._mean[matched_trk], self._cov[matched_trk] = motion.update_tracks(
+                    self._mean[matched_trk],
+                    self._cov[matched_trk],
+                    dets[matched_det, :4],
+                    weights.noise_r,
+                )
+                if self.frame_count > cfg.min_hits:
+                    born_by = self.frame_count + 1 - cfg.min_hits
+                    self._status[matched_trk[self._born[matched_trk] <= born_by]] = _CONFIRMED
+                else:
+                    self._status[matched_trk] = _CONFIRMED
 
         # Births from unmatched confident detections.
-        free = np.ones(len(dets), bool)
+        free = dets[:, 4] >= cfg.new_track_score
         free[matched_det] = False
-        births = np.flatnonzero(free & (scores >= cfg.new_track_score))
+        births = free.nonzero()[0]
         if len(births):
-            m, c = motion.initial_state(
-                dets[births, :4], self.weights.noise_r, self.weights.noise_p_vel
+            mean, cov = motion.initial_tracks(
+                dets[births, :4], weights.noise_r, weights.noise_p_vel
             )
             new_ids = np.arange(self._next_id, self._next_id + len(births))
             self._next_id += len(births)
-            status = np.full(len(births), _TENTATIVE, np.int8)
-            if self.frame_count <= cfg.min_hits or cfg.min_hits <= 1:
-                status[:] = _CONFIRMED
-            self._mean = np.concatenate([self._mean, m])
-            self._cov = np.concatenate([self._cov, c])
+            confirmed = self.frame_count <= cfg.min_hits or cfg.min_hits <= 1
+            status = np.full(len(births), _CONFIRMED if confirmed else _TENTATIVE, np.int64)
+            self._mean = np.concatenate([self._mean, mean])
+            self._cov = np.concatenate([self._cov, cov])
             self._ids = np.concatenate([self._ids, new_ids])
             self._status = np.concatenate([self._status, status])
-            self._hits = np.concatenate([self._hits, np.ones(len(births), np.int64)])
+            self._born = np.concatenate([self._born, np.full(len(births), self.frame_count)])
             self._lost = np.concatenate([self._lost, np.zeros(len(births), np.int64)])
             matched_det = np.concatenate([matched_det, births])
-            matched_trk = np.concatenate([matched_trk, np.arange(len(m)) + len(unmatched)])
-
-        if self.keep_history:
-            self._record(dets, matched_det, matched_trk)
+            matched_trk = np.concatenate([matched_trk, np.arange(num_tracks, len(self._ids))])
 
         # Output before pruning: confirmed tracks with a detection this frame, input order.
-        reported = self._status[matched_trk] == _CONFIRMED
-        rows, trks = matched_det[reported], matched_trk[reported]
-        order = np.argsort(rows, kind="stable")
+        confirmed_now = self._status[matched_trk] == _CONFIRMED
+        if self.keep_history and len(matched_det):
+            self._log.append(
+                (
+                    self.frame_count,
+                    self._ids[matched_trk],
+                    dets[matched_det, :4],
+                    dets[matched_det, 4],
+                    confirmed_now,
+                )
+            )
+        rows, trks = matched_det[confirmed_now], matched_trk[confirmed_now]
+        order = rows.argsort()
+        rows = rows[order]
         out = np.empty((len(rows), 5))
-        out[:, :4] = dets[rows[order], :4]
+        out[:, :4] = dets[rows, :4]
         out[:, 4] = self._ids[trks[order]]
-        self.last_rows = rows[order]
+        self.last_rows = rows
 
         # Deaths: tentative tracks that missed, and tracks lost for too long.
-        max_lost = max(1, round(cfg.max_lost_s * self.frame_rate))
-        dead = ((self._status == _TENTATIVE) & (self._lost > 0)) | (self._lost > max_lost)
-        if dead.any():
-            keep = ~dead
-            self._mean, self._cov = self._mean[keep], self._cov[keep]
-            self._ids, self._status = self._ids[keep], self._status[keep]
-            self._hits, self._lost = self._hits[keep], self._lost[keep]
+        if num_tracks:
+            # Misses allowed: 0 for tentative tracks, max_lost for confirmed ones.
+            max_lost = max(1, round(cfg.max_lost_s * self.frame_rate))
+            dead = self._lost > self._status * max_lost
+            if dead.any():
+                keep = ~dead
+                self._mean, self._cov = self._mean[keep], self._cov[keep]
+                self._ids, self._status = self._ids[keep], self._status[keep]
+                self._born, self._lost = self._born[keep], self._lost[keep]
         return out
 
-    def _record(self, dets: np.ndarray, det_rows: np.ndarray, trk_rows: np.ndarray) -> None:
-        for d, t in zip(det_rows.tolist(), trk_rows.tolist(), strict=True):
-            track_id = int(self._ids[t])
-            hist = self.history.get(track_id)
-            if hist is None:
-                hist = self.history[track_id] = TrackHistory(track_id)
-            hist.frames.append(self.frame_count)
-            hist.boxes.append(dets[d, :4].copy())
-            hist.scores.append(float(dets[d, 4]))
-            hist.confirmed = hist.confirmed or bool(self._status[t] == _CONFIRMED)
+
+_NO_ROWS = np.zeros(0, np.int64)
+_NO_ROWS.flags.writeable = False
+
+#: Frames with at most this many (detection, track) pairs score both stages in one pass.
+_MERGE_MAX_PAIRS = 512
+#: Below this many pairs every logit is computed; from it on, pairs that a proven bound rules
+#: out (:class:`~emtrack.track.weights.FarPairBound`) are skipped first.
+_GATE_MIN_PAIRS = 2048
+
+
+class _LogitGrid:
+    """Association logits of detections (rows) vs tracks (columns), exact where it matters.
+
+    Small grids are computed in full. In large ones, far pairs
+    (:meth:`~emtrack.track.weights.FarPairBound.far_mask`) start at the bound's logit, an upper
+    bound of their true value, and :meth:`match` computes a far pair only when the assignment
+    would use it. An assignment that uses only computed pairs and is optimal with the others at
+    their upper bounds is optimal with their true values too (no other assignment can score
+    higher), so the result is the one the full grid gives.
+
+    Args:
+        weights: The association network.
+        track_boxes: ``(N, 4)`` predicted track boxes.
+        gap_s: ``(N,)`` seconds since each track's last detection.
+        gap_max_s: The largest gap any track can have (for the bound).
+        det_boxes: ``(M, 4)`` detection boxes.
+    """
+
+    def __init__(
+        self,
+        weights: AssociationWeights,
+        track_boxes: np.ndarray,
+        gap_s: np.ndarray,
+        gap_max_s: float,
+        det_boxes: np.ndarray,
+    ) -> None:
+        self.weights = weights
+        self.track_boxes, self.det_boxes, self.gap_s = track_boxes, det_boxes, gap_s
+        self.known: np.ndarray | None = None  # None: every logit is computed
+        bound = None
+        if len(det_boxes) * len(track_boxes) >= _GATE_MIN_PAIRS:
+            bound = far_pair_bound(weights, gap_max_s)
+        if bound is None or float(gap_s.max()) > bound.gap_max_s:
+            self.logits = weights.grid_logits(track_boxes, det_boxes, gap_s)
+            return
+        self.known = ~bound.far_mask(track_boxes, det_boxes)
+        self.logits = np.full(self.known.shape, bound.logit)
+        self._compute(np.nonzero(self.known))
+
+    def _compute(self, pairs: tuple[np.ndarray, np.ndarray]) -> None:
+        det, trk = pairs
+        self.logits[det, trk] = self.weights.pair_logits(
+            self.track_boxes[trk], self.det_boxes[det], self.gap_s[trk]
+        )
+
+    def _reveal(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        """Compute every pair of grid rows ``rows`` and of grid columns ``cols``."""
+        assert self.known is not None
+        det, trk = (~self.known[rows]).nonzero()
+        det = rows[det]
+        self.known[rows] = True
+        more_det, more_trk = (~self.known[:, cols]).nonzero()
+        self.known[:, cols] = True
+        self._compute((np.concatenate([det, more_det]), np.concatenate([trk, cols[more_trk]])))
+
+    def match(
+        self, rows: np.ndarray | None, cols: np.ndarray | None, margin: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Hungarian between detections ``rows`` and tracks ``cols`` (None: all of them).
+
+        Returns:
+            ``(positions in rows, track indices)`` of the pairs whose
+            ``logit - dustbin logit - margin`` is > 0 in the optimal assignment (positions
+            and indices are grid rows and columns where ``rows`` / ``cols`` is None).
+        """
+        if (rows is not None and len(rows) == 0) or (cols is not None and len(cols) == 0):
+            return _NO_ROWS, _NO_ROWS
+        if self.logits.size == 0:
+            return _NO_ROWS, _NO_ROWS
+        while True:
+            if rows is None:
+                block = self.logits if cols is None else self.logits[:, cols]
+            else:
+                block = self.logits[rows] if cols is None else self.logits[rows[:, None], cols]
+            # cost = -gain, gain = (logit - dustbin) - margin (negation is exact).
+            cost = self.weights.dustbin_logit - block
+            cost += margin
+            r, c = _assign(cost)
+            if self.known is None:
+                break
+            grid_r = r if rows is None else rows[r]
+            grid_c = c if cols is None else cols[c]
+            unknown = ~self.known[grid_r, grid_c]
+            if not unknown.any():
+                break
+            # Compute every pair of the detections and tracks that used a bound; solve again.
+            self._reveal(np.unique(grid_r[unknown]), np.unique(grid_c[unknown]))
+        ok = cost[r, c] < 0
+        return r[ok], (c[ok] if cols is None else cols[c[ok]])
+
+
+def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the assignment minimising ``cost`` (capped at 1000) ``(M, N)``.
+
+    One row or one column: the first minimum, which is what ``linear_sum_assignment`` picks.
+    """
+    if cost.shape[0] == 1:
+        return _ZERO, np.array([int(np.argmin(cost[0]))])
+    if cost.shape[1] == 1:
+        return np.array([int(np.argmin(cost[:, 0]))]), _ZERO
+    return linear_sum_assignment(np.minimum(cost, 1e3))
+
+
+_ZERO = np.zeros(1, np.int64)
+_ZERO.flags.writeable = False
+
+
+def _build_history(
+    log: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+) -> dict[int, TrackHistory]:
+    """Per-track histories from the tracker's per-frame log, by track id (increasing)."""
+    if not log:
+        return {}
+    ids = np.concatenate([entry[1] for entry in log])
+    frames = np.concatenate([np.full(len(entry[1]), entry[0], np.int64) for entry in log])
+    boxes = np.concatenate([entry[2] for entry in log])
+    scores = np.concatenate([entry[3] for entry in log])
+    confirmed = np.concatenate([entry[4] for entry in log])
+    order = np.argsort(ids, kind="stable")  # frames stay increasing within a track
+    ids, frames, boxes, scores, confirmed = (
+        ids[order],
+        frames[order],
+        boxes[order],
+        scores[order],
+        confirmed[order],
+    )
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    return {
+        int(ids[a]): TrackHistory(
+            int(ids[a]), frames[a:b], boxes[a:b], scores[a:b], bool(confirmed[a:b].any())
+        )
+        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
+    }

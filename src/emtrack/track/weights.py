@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io.atomic import atomic_write
-from emtrack.model.features import FEATURE_NAMES, edge_features
+from emtrack.model.features import (
+    _GAP_CLAMP_S,
+    _LOG_RATIO_CLAMP,
+    _MIN_SIDE,
+    _OFFSET_CLAMP,
+    FEATURE_NAMES,
+    NUM_FEATURES,
+)
 
 #: The model shipped in the package (trained by the command in the README).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "weights" / "default.npz"
+
+
+#: Pairs per BLAS call in :meth:`AssociationWeights.mlp` (OpenBLAS runs a product of up to
+#: ``M x N x K = 262144`` multiply-adds on the calling thread; 32 x 256 x 32 is that).
+_MLP_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -33,31 +49,133 @@ class AssociationWeights:
     noise_p_vel: float
 
     def logits(self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s) -> np.ndarray:
-        """Association logits ``(M, N)`` of current boxes ``(M, 4)`` vs references ``(N, 4)``."""
-        x = edge_features(ref_boxes_xyxy, cur_boxes_xyxy, gap_s)
-        last = len(self.layers) - 1
-        for k, (w, b) in enumerate(self.layers):
-            x = x @ w + b
-            if k < last:
-                np.maximum(x, 0.0, out=x)
-        return x[..., 0]
+        """Association logits of current boxes vs reference boxes.
+
+        Args:
+            ref_boxes_xyxy: ``(..., N, 4)`` reference boxes (the tracks' predictions).
+            cur_boxes_xyxy: ``(..., M, 4)`` current boxes (detections).
+            gap_s: seconds between them, broadcastable to ``(..., M, N)``.
+
+        Returns:
+            ``(..., M, N)`` logits, rows = current boxes.
+        """
+        ref = np.moveaxis(np.asarray(ref_boxes_xyxy, dtype=float), -1, 0)[..., None, :]
+        cur = np.moveaxis(np.asarray(cur_boxes_xyxy, dtype=float), -1, 0)[..., :, None]
+        shape = np.broadcast_shapes(ref.shape[1:], cur.shape[1:], np.shape(gap_s))
+        planes = _feature_buffer(shape)
+        edge_feature_planes(ref, cur, gap_s, planes[:NUM_FEATURES])
+        return self.mlp(planes.reshape(NUM_FEATURES + 1, -1)).reshape(shape)
+
+    def grid_logits(
+        self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`logits` of boxes ``(M, 4)`` vs references ``(N, 4)`` with gaps ``(N,)``."""
+        shape = (len(cur_boxes_xyxy), len(ref_boxes_xyxy))
+        planes = _feature_buffer(shape)
+        edge_feature_planes(
+            ref_boxes_xyxy.T[:, None, :], cur_boxes_xyxy.T[:, :, None], gap_s, planes[:NUM_FEATURES]
+        )
+        return self.mlp(planes.reshape(NUM_FEATURES + 1, -1)).reshape(shape)
+
+    def pair_logits(
+        self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s: np.ndarray
+    ) -> np.ndarray:
+        """Logits of ``K`` given pairs: boxes ``(K, 4)`` and ``(K, 4)``, gaps ``(K,)`` -> ``(K,)``.
+
+        The same values as the matching entries of :meth:`logits` (up to rounding in the
+        network's matrix products, which may group sums differently for other shapes).
+        """
+        planes = _feature_buffer((len(ref_boxes_xyxy),))
+        edge_feature_planes(ref_boxes_xyxy.T, cur_boxes_xyxy.T, gap_s, planes[:NUM_FEATURES])
+        return self.mlp(planes)
+
+    def mlp(self, planes: np.ndarray) -> np.ndarray:
+        """The network on feature planes ``(F + 1, K)`` -> ``(K,)`` logits.
+
+        ``planes[:F]`` are the features of ``K`` pairs (as :func:`edge_feature_planes` writes
+        them) and ``planes[F]`` is all ones: the biases ride along in the matrix products
+        (``[W.T | b] @ [x; 1]``). More than ``_MLP_BLOCK`` columns go through in blocks of that
+        many (one stacked ``matmul``), so every BLAS call stays small enough to run on the
+        calling thread: a large frame neither waits for BLAS worker threads nor competes with
+        other processes for the cores.
+        """
+        count = planes.shape[1]
+        bulk = count - count % _MLP_BLOCK
+        if bulk == 0:
+            return self._mlp_columns(planes)[0]
+        blocks = planes[:, :bulk].reshape(len(planes), -1, _MLP_BLOCK).transpose(1, 0, 2)
+        out = self._mlp_columns(blocks).reshape(bulk)
+        if bulk == count:
+            return out
+        return np.concatenate([out, self._mlp_columns(planes[:, bulk:])[0]])
+
+    def _mlp_columns(self, x: np.ndarray) -> np.ndarray:
+        """The network on ``(..., F + 1, K)`` (last row ones) -> ``(..., 1, K)``."""
+        *hidden, last = self._augmented_layers
+        for w in hidden:
+            h = np.empty((*x.shape[:-2], len(w) + 1, x.shape[-1]))
+            np.matmul(w, x, out=h[..., :-1, :])
+            np.maximum(h, 0.0, out=h)
+            h[..., -1, :] = 1.0
+            x = h
+        return last @ x
+
+    @functools.cached_property
+    def _layers_digest(self) -> bytes:
+        """SHA-256 of the network's weights (the key of cached per-network results)."""
+        digest = hashlib.sha256()
+        for w, b in self.layers:
+            digest.update(np.ascontiguousarray(w).tobytes())
+            digest.update(np.ascontiguousarray(b).tobytes())
+        return digest.digest()
+
+    @functools.cached_property
+    def _augmented_layers(self) -> tuple[np.ndarray, ...]:
+        """``[W.T | b]`` per layer ``(out, in + 1)``, C-contiguous, for :meth:`mlp`."""
+        return tuple(
+            np.ascontiguousarray(np.concatenate([w.T, b[:, None]], 1)) for w, b in self.layers
+        )
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> AssociationWeights:
+        """Weights from ``w0, b0, w1, b1, …`` and the scalar entries (as ``to_arrays`` writes).
+
+        Raises:
+            ValueError: Missing entries, layer shapes that do not chain from the feature count
+                to one output, non-finite values, or noise constants that are not > 0.
+        """
         layers = []
         k = 0
         while f"w{k}" in arrays:
+            if f"b{k}" not in arrays:
+                raise ValueError(f"entry b{k} is missing")
             layers.append((np.asarray(arrays[f"w{k}"], float), np.asarray(arrays[f"b{k}"], float)))
             k += 1
-        if not layers or layers[0][0].shape[0] != len(FEATURE_NAMES):
+        if not layers or layers[0][0].ndim != 2 or layers[0][0].shape[0] != len(FEATURE_NAMES):
             raise ValueError("weights do not match the feature set of this emtrack version")
-        return cls(
-            tuple(layers),
-            float(arrays["dustbin_logit"]),
-            float(arrays["noise_q"]),
-            float(arrays["noise_r"]),
-            float(arrays["noise_p_vel"]),
-        )
+        width = len(FEATURE_NAMES)
+        for k, (w, b) in enumerate(layers):
+            if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
+                raise ValueError(
+                    f"layer {k}: w{k} {w.shape} and b{k} {b.shape} do not follow a layer of "
+                    f"width {width}"
+                )
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"layer {k}: w{k} or b{k} holds NaN or Inf")
+            width = w.shape[1]
+        if width != 1:
+            raise ValueError(f"the last layer must have 1 output, got {width}")
+        scalars = {}
+        for name in ("dustbin_logit", "noise_q", "noise_r", "noise_p_vel"):
+            if name not in arrays:
+                raise ValueError(f"entry {name} is missing")
+            value = np.asarray(arrays[name], float)
+            if value.size != 1 or not np.isfinite(value).all():
+                raise ValueError(f"{name} must be one finite number, got {value.tolist()}")
+            scalars[name] = float(value.reshape(()))
+            if name != "dustbin_logit" and scalars[name] <= 0:
+                raise ValueError(f"{name} must be > 0, got {scalars[name]}")
+        return cls(tuple(layers), **scalars)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -71,19 +189,300 @@ class AssociationWeights:
         return out
 
 
+#: Per-box terms of the edge features as linear maps of ``[x1, y1, x2, y2]``: x centre, y bottom,
+#: y top, height, width, then ``x1, y1, x2, y2`` again (contiguous, for the overlap). Every
+#: coefficient is 0, ±1 or 0.5, so each product is exact and the matrix product rounds once,
+#: like ``(x1 + x2) * 0.5`` and ``y2 - y1`` do.
+_BOX_TERMS = np.array(
+    [
+        [0.5, 0.0, 0.5, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, -1.0, 0.0, 1.0],
+        [-1.0, 0.0, 1.0, 0.0],
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+)
+_BOX_TERMS.flags.writeable = False
+
+
+@functools.lru_cache(maxsize=8)
+def _clamps(ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper clamps of the first five feature planes, shaped for ``ndim`` dims."""
+    high = np.array([_OFFSET_CLAMP] * 3 + [_LOG_RATIO_CLAMP] * 2).reshape(-1, *[1] * (ndim - 1))
+    low = -high
+    low.flags.writeable = high.flags.writeable = False
+    return low, high
+
+
+def _box_terms(boxes: np.ndarray) -> np.ndarray:
+    """``(4, *S)`` boxes, coordinates first -> ``(9, *S)`` (rows as in ``_BOX_TERMS``).
+
+    Sides are floored at the features' minimum side.
+    """
+    terms = (_BOX_TERMS @ boxes.reshape(4, -1)).reshape(len(_BOX_TERMS), *boxes.shape[1:])
+    np.maximum(terms[3:5], _MIN_SIDE, out=terms[3:5])
+    return terms
+
+
+def _feature_buffer(shape: tuple[int, ...]) -> np.ndarray:
+    """``(F + 1, *shape)`` buffer for :meth:`AssociationWeights.mlp`: row ``F`` set to ones."""
+    planes = np.empty((NUM_FEATURES + 1, *shape))
+    planes[NUM_FEATURES] = 1.0
+    return planes
+
+
+def edge_feature_planes(
+    ref: np.ndarray, cur: np.ndarray, gap_s: Any, out: np.ndarray
+) -> np.ndarray:
+    """:func:`emtrack.model.features.edge_features` for numpy, one plane per feature.
+
+    The same values, bit for bit (the same floating-point operations on every element; tested
+    against ``edge_features``), computed with a few whole-plane operations into ``out``: the
+    tracker calls this every frame.
+
+    Args:
+        ref: ``(4, ...)`` reference boxes, coordinates first (``x1, y1, x2, y2``).
+        cur: ``(4, ...)`` current boxes, coordinates first. ``ref.shape[1:]`` and
+            ``cur.shape[1:]`` have the same number of axes and broadcast to the pairs' shape
+            ``S``: ``(4, 1, N)`` and ``(4, M, 1)`` give the ``(M, N)`` grid, ``(4, K)`` and
+            ``(4, K)`` give ``K`` pairs.
+        gap_s: seconds between the boxes, broadcastable to ``S``.
+        out: ``(F, *S)`` float64, C-contiguous, ``F = NUM_FEATURES``.
+
+    Returns:
+        ``out``, filled: ``out[f]`` is feature ``FEATURE_NAMES[f]`` of every pair.
+    """
+    r_terms, c_terms = _box_terms(ref), _box_terms(cur)
+    norm = np.add(r_terms[3], c_terms[3], out=out[6])  # scratch until the distance
+    np.divide(2.0, norm, out=norm)
+    offsets = np.subtract(r_terms[0:3], c_terms[0:3], out=out[0:3])  # dx_centre, dy_bottom, dy_top
+    offsets *= norm
+    ratios = np.divide(r_terms[3:5], c_terms[3:5], out=out[3:5])  # log_h_ratio, log_w_ratio
+    np.log(ratios, out=ratios)
+    low, high = _clamps(out.ndim)  # offsets to ±8, log ratios to ±3
+    np.maximum(out[0:5], low, out=out[0:5])
+    np.minimum(out[0:5], high, out=out[0:5])
+    overlap = np.minimum(r_terms[7:9], c_terms[7:9])  # [x, y]
+    overlap -= np.maximum(r_terms[5:7], c_terms[5:7])
+    np.maximum(overlap, 0.0, out=overlap)
+    inter = np.multiply(overlap[0], overlap[1], out=out[5])
+    union = r_terms[4] * r_terms[3] + c_terms[4] * c_terms[3]  # w * h + w * h
+    union -= inter
+    np.divide(inter, union, out=inter)  # iou
+    distance = np.multiply(out[0], out[0], out=out[6])
+    distance += np.square(out[1])
+    distance += 1e-12
+    np.sqrt(distance, out=distance)
+    out[7] = np.minimum(np.maximum(gap_s, 0.0), _GAP_CLAMP_S)  # np.clip, without its overhead
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Far pairs: a proven upper bound on their logit, so the tracker can skip the network for them.
+# --------------------------------------------------------------------------------------------
+
+#: Boxes taller than this (px) and at most this many heights wide, with coordinates within
+#: ``_FAR_MAX_COORD`` px, can be part of a far pair (the conditions the bound's proof uses).
+_FAR_MIN_HEIGHT = 1.0
+_FAR_MAX_ASPECT = 2.0
+_FAR_MAX_COORD = 1e6
+# (gate distance in mean heights, target logit) tried in turn; the first proven one is used.
+_FAR_ATTEMPTS: tuple[tuple[float, float], ...] = ((2.5, -10.0), (4.0, -5.0))
+_FAR_MAX_BOXES = 300_000  # branch-and-bound budget per attempt
+_FAR_SLACK = 1e-6  # covers floating-point rounding in the features, the network and the bound
+
+
+@dataclass(frozen=True)
+class FarPairBound:
+    """No far pair has a logit above :attr:`logit` (proven for one set of weights).
+
+    A (reference, current) pair is *far* when both boxes are eligible (height >= 1 px, width
+    <= 2 heights, every coordinate within ±1e6 px) and its ``dx_centre`` or ``dy_bottom``
+    feature before clamping is at least :attr:`distance` in absolute value (offsets of more
+    than ``distance`` mean box heights). Far boxes do not overlap, so their IoU feature is 0,
+    and ``dy_top = dy_bottom - 2 tanh(log_h_ratio / 2)`` before clamping. On that set of
+    feature vectors (with ``distance`` lowered by a relative 1e-6, which covers the rounding
+    of :meth:`far_mask`), for any time gap in ``[0, gap_max_s]``, branch and bound with
+    interval arithmetic through the network (:func:`far_pair_bound`) proved that the logit
+    stays below :attr:`logit` (plus a small slack for rounding, already included).
+
+    Attributes:
+        distance: The gate, in mean box heights.
+        logit: The upper bound.
+        gap_max_s: The largest time gap (s) the bound holds for.
+    """
+
+    distance: float
+    logit: float
+    gap_max_s: float
+
+    def far_mask(self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray) -> np.ndarray:
+        """``(M, N)`` bool: which (current ``(M, 4)``, reference ``(N, 4)``) pairs are far.
+
+        Tests ``max(|x_i - x_j|, |y_i - y_j|) >= distance * (h_i + h_j) / 2`` on centres x and
+        bottoms y, the features' offsets without their division (its result differs from
+        theirs by rounding only); an ineligible box gets an infinite height, so none of its
+        pairs is far.
+        """
+        ref = _far_terms(ref_boxes_xyxy, self.distance)
+        cur = _far_terms(cur_boxes_xyxy, self.distance)
+        offsets = np.subtract(ref[0:2, None, :], cur[0:2, :, None])
+        np.abs(offsets, out=offsets)
+        reach = np.add(ref[2], cur[2][:, None])
+        return np.maximum(offsets[0], offsets[1], out=offsets[0]) >= reach
+
+
+def _far_terms(boxes_xyxy: np.ndarray, distance: float) -> np.ndarray:
+    """``(3, K)``: x centre, y bottom and ``distance * height / 2`` of boxes ``(K, 4)``.
+
+    The last is infinite for boxes outside :class:`FarPairBound`'s conditions.
+    """
+    terms = _BOX_TERMS[(0, 1, 3), :] @ boxes_xyxy.T  # x centre, y bottom, height
+    width = boxes_xyxy[:, 2] - boxes_xyxy[:, 0]
+    eligible = (
+        (terms[2] >= _FAR_MIN_HEIGHT)
+        & (width <= _FAR_MAX_ASPECT * terms[2])
+        & (np.abs(boxes_xyxy).max(1) <= _FAR_MAX_COORD)
+    )
+    terms[2] *= 0.5 * distance
+    terms[2, ~eligible] = np.inf
+    return terms
+
+
+_FAR_BOUNDS: dict[tuple[bytes, float], FarPairBound | None] = {}
+
+
+def far_pair_bound(weights: AssociationWeights, gap_max_s: float) -> FarPairBound | None:
+    """A proven :class:`FarPairBound` for ``weights`` and gaps up to ``gap_max_s``, or None.
+
+    The first of a few (distance, logit) targets that branch and bound can prove within its
+    budget; None when none can (then every pair must be scored). Results are cached per
+    weights and gap range (``gap_max_s`` is rounded up to a multiple of 0.5 s first), so the
+    proof (a fraction of a second) runs once per process.
+    """
+    gap_max_s = min(_GAP_CLAMP_S, math.ceil(max(gap_max_s, 1e-9) * 2.0) / 2.0)
+    key = (weights._layers_digest, gap_max_s)
+    if key not in _FAR_BOUNDS:
+        found = None
+        for distance, target in _FAR_ATTEMPTS:
+            if _prove_far_bound(weights.layers, distance * (1.0 - 1e-6), target, gap_max_s):
+                found = FarPairBound(distance, target + _FAR_SLACK, gap_max_s)
+                break
+        _FAR_BOUNDS[key] = found
+    return _FAR_BOUNDS[key]
+
+
+def _prove_far_bound(
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...],
+    distance: float,
+    target: float,
+    gap_max_s: float,
+) -> bool:
+    """Whether every far pair (see :class:`FarPairBound`) provably has a logit <= ``target``.
+
+    Far pairs are parametrised by five numbers: the raw (unclamped) ``dx_centre`` and
+    ``dy_bottom`` offsets ``p_dx``, ``p_dy``, the log height ratio ``s``, ``log_w_ratio`` and
+    the gap. The features are then ``clamp(p_dx)``, ``clamp(p_dy)``,
+    ``clamp(p_dy - 2 tanh(s / 2))``, ``clamp(s)``, ``log_w_ratio``, 0 (IoU), the norm of the
+    clamped offsets, and the gap. Raw offsets beyond ±8 (±10 for ``p_dy``, which also moves
+    ``dy_top``) give the same features as ±8 (±10), so bounded boxes cover everything. Each box
+    of parameters gives intervals of the features, interval arithmetic gives an upper bound of
+    the network's output over the box, and boxes whose bound is above ``target`` are halved
+    along their widest side, until none is left (proved) or the budget is spent (not proved).
+    """
+    clamp, ratio = _OFFSET_CLAMP, _LOG_RATIO_CLAMP
+    positive = [np.maximum(w, 0.0) for w, _ in layers]
+    negative = [np.minimum(w, 0.0) for w, _ in layers]
+    lows, highs = [], []
+    for axis in (0, 1):
+        for sign in (1.0, -1.0):
+            # s is split into its two clamped tails and the middle; tails are never halved.
+            for s_low, s_high in ((-math.inf, -ratio), (-ratio, ratio), (ratio, math.inf)):
+                low = np.array([-clamp, -clamp - 2.0, s_low, -ratio, 0.0])
+                high = np.array([clamp, clamp + 2.0, s_high, ratio, gap_max_s])
+                if sign > 0:
+                    low[axis] = distance
+                else:
+                    high[axis] = -distance
+                lows.append(low)
+                highs.append(high)
+    low, high = np.array(lows), np.array(highs)
+    scale = high.max(0) - low.min(0)
+    scale[2] = 2.0 * ratio
+    processed = 0
+    while len(low):
+        processed += len(low)
+        if processed > _FAR_MAX_BOXES:
+            return False
+        f_low, f_high = np.empty((len(low), NUM_FEATURES)), np.empty((len(low), NUM_FEATURES))
+        f_low[:, 0:2] = np.clip(low[:, 0:2], -clamp, clamp)
+        f_high[:, 0:2] = np.clip(high[:, 0:2], -clamp, clamp)
+        tanh_low, tanh_high = 2.0 * np.tanh(low[:, 2] / 2.0), 2.0 * np.tanh(high[:, 2] / 2.0)
+        f_low[:, 2] = np.clip(low[:, 1] - tanh_high - _FAR_SLACK, -clamp, clamp)
+        f_high[:, 2] = np.clip(high[:, 1] - tanh_low + _FAR_SLACK, -clamp, clamp)
+        f_low[:, 3] = np.clip(low[:, 2], -ratio, ratio)
+        f_high[:, 3] = np.clip(high[:, 2], -ratio, ratio)
+        f_low[:, 4], f_high[:, 4] = low[:, 3], high[:, 3]
+        f_low[:, 5] = f_high[:, 5] = 0.0
+        straddles = (f_low[:, 0:2] < 0.0) & (f_high[:, 0:2] > 0.0)
+        nearest = np.where(
+            straddles, 0.0, np.minimum(np.abs(f_low[:, 0:2]), np.abs(f_high[:, 0:2]))
+        )
+        farthest = np.maximum(np.abs(f_low[:, 0:2]), np.abs(f_high[:, 0:2]))
+        f_low[:, 6] = np.sqrt((nearest**2).sum(1))
+        f_high[:, 6] = np.sqrt((farthest**2).sum(1) + 1e-12) + _FAR_SLACK
+        f_low[:, 7], f_high[:, 7] = low[:, 4], high[:, 4]
+        out_low, out_high = f_low, f_high
+        for k, (_, b) in enumerate(layers):
+            out_low, out_high = (
+                out_low @ positive[k] + out_high @ negative[k] + b,
+                out_high @ positive[k] + out_low @ negative[k] + b,
+            )
+            if k < len(layers) - 1:
+                np.maximum(out_low, 0.0, out=out_low)
+                np.maximum(out_high, 0.0, out=out_high)
+        still_open = out_high[:, 0] > target
+        low, high = low[still_open], high[still_open]
+        width = (high - low) / scale
+        width[~np.isfinite(width)] = 0.0
+        axis = width.argmax(1)
+        rows = np.arange(len(low))
+        middle = 0.5 * (low[rows, axis] + high[rows, axis])
+        upper_low, upper_high = low.copy(), high.copy()
+        high[rows, axis] = middle
+        upper_low[rows, axis] = middle
+        low, high = np.concatenate([low, upper_low]), np.concatenate([high, upper_high])
+    return True
+
+
 def load_model(model: str | Path | AssociationWeights | None = None) -> AssociationWeights:
     """Weights from an ``.npz`` export, a training checkpoint (``.pt``), or the default model."""
     if isinstance(model, AssociationWeights):
         return model
     path = DEFAULT_MODEL_PATH if model is None else Path(model)
+    if path.is_dir():
+        raise EmtrackInputError("is a folder, expected a model file (.npz or .pt)", path)
     if not path.is_file():
         raise EmtrackInputError("model file not found", path)
     if path.suffix == ".pt":
         return _weights_from_checkpoint(path)
     try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise EmtrackInputError(f"cannot read model file: {exc.strerror or exc}", path) from exc
+    if magic != b"PK\x03\x04":
+        raise EmtrackInputError(
+            "not a valid emtrack weights file (not an .npz archive: no zip header)", path
+        )
+    try:
         with np.load(path, allow_pickle=False) as data:
             return AssociationWeights.from_arrays({k: data[k] for k in data.files})
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise EmtrackInputError(f"not a valid emtrack weights file ({exc})", path) from exc
 
 
@@ -91,7 +490,10 @@ def _weights_from_checkpoint(path: Path) -> AssociationWeights:
     from emtrack.train.checkpoint import load_checkpoint_modules
 
     net, noise = load_checkpoint_modules(path)
-    return AssociationWeights.from_arrays({**net.export(), **noise.export()})
+    try:
+        return AssociationWeights.from_arrays({**net.export(), **noise.export()})
+    except ValueError as exc:
+        raise EmtrackInputError(f"checkpoint holds unusable weights ({exc})", path) from exc
 
 
 def export_weights(source, out_path: str | Path) -> AssociationWeights:

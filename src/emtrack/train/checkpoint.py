@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise EmtrackInputError("checkpoint not found", path)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise EmtrackInputError(f"not a valid emtrack checkpoint ({exc})", path) from exc
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of foreign files before refusing them.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise EmtrackInputError(
+            "not a valid emtrack checkpoint: it holds pickled objects other than tensors and "
+            "plain containers (refused: checkpoints load with weights_only=True, which never "
+            "runs code from the file)",
+            path,
+        ) from exc
+    except Exception as exc:  # corrupt files raise many types (EOFError, KeyError, RuntimeError)
+        raise EmtrackInputError(
+            f"not a valid emtrack checkpoint (truncated, or not written by torch.save: "
+            f"{_short(exc)})",
+            path,
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise EmtrackInputError(f"not an emtrack checkpoint (expected {CHECKPOINT_FORMAT})", path)
     return data
@@ -32,12 +46,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def load_checkpoint_modules(path: str | Path) -> tuple[AssociationNet, NoiseModel]:
     """The trained network and noise model of a checkpoint (float32, CPU)."""
     data = load_checkpoint(path)
-    hidden = tuple(data["config"].get("hidden", (32, 32)))
-    net = AssociationNet(hidden).double()
-    noise = NoiseModel().double()
     try:
+        hidden = tuple(int(width) for width in data["config"].get("hidden", (32, 32)))
+        net = AssociationNet(hidden).double()
+        noise = NoiseModel().double()
         net.load_state_dict(data["net"])
         noise.load_state_dict(data["noise"])
-    except (RuntimeError, KeyError) as exc:
-        raise EmtrackInputError(f"checkpoint does not match the model ({exc})", path) from exc
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise EmtrackInputError(
+            f"checkpoint does not match the model ({_short(exc)})", path
+        ) from exc
     return net, noise
+
+
+def _short(error: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (or its type), at most ``limit`` characters."""
+    lines = str(error).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    if not text or text.isdigit():
+        text = f"{type(error).__name__}{': ' + text if text else ''}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
+from emtrack.errors import EmtrackInputError
 from emtrack.io import SequencePaths, find_sequences, read_mot, read_seqinfo
 from emtrack.io.atomic import atomic_write
 from emtrack.model.loss import OBJECTIVES, ClipBatch, association_log_assignment, em_loss
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import default_training_scenes
+from emtrack.train import distributed
 from emtrack.train.accuracy import (
     LabelledClips,
     iou_links,
@@ -33,6 +41,21 @@ from emtrack.train.clips import ClipSampler, DetectionStream
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "emtrack-checkpoint-v1"
+
+#: Config fields a resumed run may change: they do not change what the finished run computes
+#: (``epochs`` may grow to train longer; ``device`` changes rounding only).
+RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "device"})
+
+#: Checkpoint keys that hold the training state needed to resume (besides the weights).
+_RESUME_KEYS: tuple[str, ...] = (
+    "optimizer",
+    "step",
+    "numpy_rng",
+    "torch_rng",
+    "epoch_sums",
+    "epoch_elapsed",
+    "data_fingerprint",
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,8 @@ class TrainConfig:
         seed: seeds every random generator of the run.
         float64: train in double precision.
         device: torch device.
+        checkpoint_every: also write the checkpoint every this many optimiser steps
+            (0: only at the end of each epoch).
     """
 
     clip_length: int = 10
@@ -79,6 +104,7 @@ class TrainConfig:
     seed: int = 0
     float64: bool = False
     device: str = "cpu"
+    checkpoint_every: int = 0
 
     def __post_init__(self) -> None:
         positive = (
@@ -100,6 +126,16 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"TrainConfig.objective must be one of {OBJECTIVES}")
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            raise ValueError(
+                f"TrainConfig.device must be a torch device (cpu, cuda), got {self.device!r}"
+            ) from None
+        if self.checkpoint_every < 0:
+            raise ValueError(
+                f"TrainConfig.checkpoint_every must be >= 0, got {self.checkpoint_every}"
+            )
         if self.synthetic_scenes < 0 or self.heldout_scenes < 0 or self.heldout_clips < 1:
             raise ValueError("TrainConfig scene counts must be >= 0")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -142,10 +178,50 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
+    """A finished (or resumed and finished) run.
+
+    Attributes:
+        net, noise: the trained modules.
+        config: the run's config.
+        history: one record per epoch (on ranks other than 0 of a distributed run, without
+            the held-out accuracy).
+        is_main: this process is rank 0 (always true without torchrun); only it writes.
+    """
+
     net: AssociationNet
     noise: NoiseModel
     config: TrainConfig
     history: list[EpochRecord]
+    is_main: bool = True
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT (Ctrl-C) or SIGTERM, cleanly, between two optimiser steps.
+
+    Attributes:
+        signal_number: the signal that asked for the stop.
+        step: optimiser steps completed (the checkpoint holds exactly these).
+        total_steps: steps of the whole run.
+        checkpoint: where the checkpoint was written (None when the run had no checkpoint).
+    """
+
+    def __init__(
+        self, signal_number: int, step: int, total_steps: int, checkpoint: Path | None
+    ) -> None:
+        self.signal_number = signal_number
+        self.step = step
+        self.total_steps = total_steps
+        self.checkpoint = checkpoint
+        where = f"; checkpoint: {checkpoint}" if checkpoint is not None else ""
+        super().__init__(
+            f"training interrupted by {signal.Signals(signal_number).name} after step {step} "
+            f"of {total_steps}{where}"
+        )
+
+    @property
+    def exit_status(self) -> int:
+        """The shell convention for death by this signal (130 for SIGINT, 143 for SIGTERM)."""
+        return 128 + self.signal_number
 
 
 def streams_from_paths(
@@ -256,14 +332,39 @@ def gap_accuracy(
     return out
 
 
+def data_fingerprint(streams: Sequence[DetectionStream]) -> str:
+    """SHA-256 of what training samples from: every stream's boxes per frame, frame rate and
+    image area, in order (names and paths are left out, so moved files still match)."""
+    digest = hashlib.sha256()
+    for stream in streams:
+        counts = np.array([len(frame) for frame in stream.frames], dtype=np.int64)
+        boxes = [np.asarray(frame, dtype=np.float64).reshape(-1, 4) for frame in stream.frames]
+        digest.update(np.array([len(counts)], dtype=np.int64).tobytes())
+        digest.update(np.array([stream.frame_rate, stream.image_area], dtype=np.float64).tobytes())
+        digest.update(counts.tobytes())
+        digest.update(np.concatenate([np.zeros((0, 4)), *boxes]).tobytes())
+    return digest.hexdigest()
+
+
 def save_checkpoint(
     path: Path,
     result: TrainResult,
     optimizer: torch.optim.Optimizer | None,
     step: int,
     rng: np.random.Generator,
+    resume_state: Mapping[str, Any] | None = None,
 ) -> None:
-    """Atomic checkpoint that loads with ``torch.load(weights_only=True)``."""
+    """Atomic checkpoint that loads with ``torch.load(weights_only=True)``.
+
+    Args:
+        path: the file (written to a temporary file beside it, then renamed).
+        result: the modules, config and history.
+        optimizer: its state is stored for resuming (None: none).
+        step: optimiser steps completed.
+        rng: the clip sampler's generator (its state is stored).
+        resume_state: further entries written by :func:`train` (epoch accumulators, data
+            fingerprint, detection paths); without them the checkpoint cannot be resumed.
+    """
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": result.config.to_dict(),
@@ -274,10 +375,148 @@ def save_checkpoint(
         "history": [dataclasses.asdict(r) for r in result.history],
         "numpy_rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
+        **(resume_state or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "wb") as fh:
         torch.save(payload, fh)
+
+
+def resume_config(
+    checkpoint_config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """The config of a resumed run: the checkpoint's, with ``overrides`` applied.
+
+    Overrides of fields outside :data:`RESUMABLE_FIELDS` are allowed only when they equal the
+    checkpoint's value (``check_resumable`` refuses the others).
+    """
+    try:
+        base = TrainConfig.from_dict(dict(checkpoint_config))
+    except (TypeError, ValueError) as exc:
+        raise EmtrackInputError(f"the checkpoint's config is not valid ({exc})") from exc
+    return dataclasses.replace(base, **dict(overrides or {}))
+
+
+def check_resumable(checkpoint: Mapping[str, Any], config: TrainConfig, path: str | Path) -> None:
+    """Refuse (clearly) to resume ``checkpoint`` with a config that would change the run.
+
+    Raises:
+        EmtrackInputError: the checkpoint holds no training state, its config is invalid, a
+            field outside :data:`RESUMABLE_FIELDS` differs, or ``epochs`` is below what the
+            checkpoint has completed.
+    """
+    missing = [key for key in _RESUME_KEYS if checkpoint.get(key) is None]
+    if missing:
+        raise EmtrackInputError(
+            "cannot resume: the checkpoint holds no training state "
+            f"(missing {', '.join(missing)}; written by an older emtrack?)",
+            path,
+        )
+    try:
+        saved = TrainConfig.from_dict(dict(checkpoint["config"]))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise EmtrackInputError(
+            f"cannot resume: the checkpoint's config is invalid ({exc})", path
+        ) from exc
+    changed = [
+        f"{f.name}={getattr(config, f.name)!r} (checkpoint: {getattr(saved, f.name)!r})"
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in RESUMABLE_FIELDS and getattr(config, f.name) != getattr(saved, f.name)
+    ]
+    if changed:
+        raise EmtrackInputError(
+            f"cannot resume with a different config: {'; '.join(changed)}. Only "
+            f"{', '.join(sorted(RESUMABLE_FIELDS))} may change when resuming",
+            path,
+        )
+    done = int(checkpoint["step"])
+    if config.epochs * config.steps_per_epoch < done:
+        raise EmtrackInputError(
+            f"cannot resume with epochs={config.epochs}: the checkpoint has already done "
+            f"{done} steps ({done / config.steps_per_epoch:g} epochs)",
+            path,
+        )
+
+
+#: A second stop signal this soon after the first is the same request (Ctrl-C in a terminal
+#: reaches torchrun and its workers, and torchrun passes it on to the workers once more).
+_REPEAT_WINDOW_S = 2.0
+
+
+class _StopSignals:
+    """While active, SIGINT and SIGTERM ask the loop to stop at the next step boundary.
+
+    A later repeat (after :data:`_REPEAT_WINDOW_S`) raises :class:`KeyboardInterrupt` at once.
+    Handlers are installed only in the main thread and restored on exit.
+    """
+
+    def __init__(self) -> None:
+        self.signal_number: int | None = None
+        self._first = 0.0
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        if self.signal_number is None:
+            self.signal_number = number
+            self._first = time.monotonic()
+        elif time.monotonic() - self._first > _REPEAT_WINDOW_S:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, previous in self._previous.items():
+            signal.signal(number, previous if previous is not None else signal.SIG_DFL)
+
+
+class EmLossModule(nn.Module):
+    """The EM loss of a clip batch as one module, which is what DDP wraps.
+
+    Args:
+        net, noise: the trained modules (registered as sub-modules).
+        config: objective, Sinkhorn rounds and whether the noise is learned.
+    """
+
+    def __init__(self, net: AssociationNet, noise: NoiseModel, config: TrainConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.noise = noise
+        self.objective = config.objective
+        self.sinkhorn_iterations = config.sinkhorn_iterations
+        self.learn_noise = config.learn_noise
+
+    def forward(
+        self,
+        boxes_xyxy: torch.Tensor,
+        mask: torch.Tensor,
+        dt: torch.Tensor,
+        log_clutter_density: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Loss, association NLL, noise NLL and mean slot mass (scalars) of a batch.
+
+        Args:
+            boxes_xyxy: ``(B, T, N, 4)``; mask: ``(B, T, N)``; dt, log_clutter_density: ``(B,)``
+                (the fields of :class:`~emtrack.model.loss.ClipBatch`).
+        """
+        batch = ClipBatch(boxes_xyxy, mask, dt, log_clutter_density)
+        out = em_loss(
+            self.net,
+            self.noise,
+            batch,
+            self.objective,  # type: ignore[arg-type]
+            self.sinkhorn_iterations,
+            self.learn_noise,
+        )
+        return out.loss, out.association_nll, out.noise_nll, out.mean_slot_mass
+
+
+def _detection_count(mask: torch.Tensor) -> float:
+    """What :func:`em_loss` divides by: real detections of frames 1 … T-1, at least 1."""
+    return float(max(int(mask[:, 1:].sum()), 1))
 
 
 def train(
@@ -286,95 +525,209 @@ def train(
     checkpoint: str | Path | None = None,
     progress: bool | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    resume: str | Path | None = None,
 ) -> TrainResult:
     """Train from detection files and/or synthetic scenes.
 
+    The checkpoint is written (atomically) at the end of every epoch and, with
+    ``config.checkpoint_every``, every that many steps. It holds what resuming needs: weights,
+    optimiser state, the sampler's and torch's random states, the position in the run and the
+    history, so a run resumed from it ends with the same weights, bit for bit, as one that was
+    never stopped. SIGINT (Ctrl-C) or SIGTERM stops the run at the next step boundary: the
+    checkpoint is written there and :class:`TrainingInterrupted` is raised.
+
+    Under torchrun with ``WORLD_SIZE > 1`` the run is data-parallel (see
+    :mod:`emtrack.train.distributed`): only rank 0 writes, evaluates and calls ``on_epoch``.
+
     Args:
         config: the run.
-        det_paths: det files or folders of sequences (their id columns are ignored).
-        checkpoint: where to save a checkpoint after every epoch (optional).
+        det_paths: det files or folders of sequences (their id columns are ignored). When
+            resuming, empty means the paths recorded in the checkpoint.
+        checkpoint: where to write the checkpoint (optional).
         progress: show a progress bar (default: when stderr is a terminal).
         on_epoch: called with each epoch's record.
+        resume: a checkpoint to continue from; ``config`` must equal its config except for
+            :data:`RESUMABLE_FIELDS`, and the detections must be the same.
+
+    Raises:
+        TrainingInterrupted: on SIGINT/SIGTERM, after writing the checkpoint.
+        EmtrackInputError: an unusable ``resume`` checkpoint or mismatching data.
     """
+    if torch.device(config.device).type == "cuda" and not torch.cuda.is_available():
+        raise EmtrackInputError(
+            f"device {config.device!r}: no CUDA GPU is available to torch {torch.__version__} "
+            "(a CPU-only build, or no driver); use --device cpu"
+        )
+    context = distributed.setup(config.device)
+    try:
+        return _train(context, config, det_paths, checkpoint, progress, on_epoch, resume)
+    finally:
+        context.close()
+
+
+def _train(
+    context: distributed.DistributedContext,
+    config: TrainConfig,
+    det_paths: Sequence[str | Path],
+    checkpoint: str | Path | None,
+    progress: bool | None,
+    on_epoch: Callable[[EpochRecord], None] | None,
+    resume: str | Path | None,
+) -> TrainResult:
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    streams = streams_from_paths(det_paths)
+    saved: dict[str, Any] | None = None
+    if resume is not None:
+        from emtrack.train.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(resume)
+        check_resumable(saved, config, resume)
+        if not det_paths:
+            det_paths = [str(p) for p in saved.get("det_paths") or ()]
+    paths = [str(Path(p).resolve()) for p in det_paths]
+    streams = streams_from_paths(paths)
     if config.synthetic_scenes:
         streams += synthetic_streams(config)
     if not streams:
         raise ValueError("nothing to train on: give detection files or synthetic_scenes > 0")
+    fingerprint = data_fingerprint(streams)
+    if saved is not None and saved["data_fingerprint"] != fingerprint:
+        assert resume is not None
+        raise EmtrackInputError(
+            "cannot resume: the training data differ from the data the checkpoint was trained "
+            f"on (checkpoint's det paths: {saved.get('det_paths') or 'none'})",
+            resume,
+        )
+    if context.world_size > config.batch_size:
+        raise ValueError(
+            f"batch_size={config.batch_size} is smaller than the {context.world_size} processes"
+        )
     sampler = ClipSampler(
         tuple(streams), config.clip_length, config.max_stride, config.max_detections
     )
-    heldout = heldout_clips(config)
+    heldout = heldout_clips(config) if context.is_main else None
     net = AssociationNet(config.hidden).to(config.device, config.dtype)
     noise = NoiseModel().to(config.device, config.dtype)
+    noise.requires_grad_(config.learn_noise)  # DDP reduces exactly the parameters it trains
     params = list(net.parameters()) + (list(noise.parameters()) if config.learn_noise else [])
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
-    result = TrainResult(net, noise, config, [])
-    show = sys.stderr.isatty() if progress is None else progress
-    step = 0
-    baseline_scores: dict[str, float] | None = None
-    for epoch in range(1, config.epochs + 1):
-        sums = np.zeros(4)
-        elapsed = 0.0
-        bar = tqdm(
-            range(config.steps_per_epoch),
-            desc=f"epoch {epoch}/{config.epochs}",
-            disable=not show,
-            leave=False,
-        )
-        for _ in bar:
-            batch: ClipBatch = sampler.sample(config.batch_size, rng).to(
-                config.device, config.dtype
+    result = TrainResult(net, noise, config, [], context.is_main)
+    done = 0  # optimiser steps completed
+    sums = np.zeros(4)  # loss, association NLL, noise NLL, slot mass over this epoch's steps
+    elapsed = 0.0
+    if saved is not None:
+        assert resume is not None
+        try:
+            net.load_state_dict(saved["net"])
+            noise.load_state_dict(saved["noise"])
+            optimizer.load_state_dict(saved["optimizer"])
+            rng.bit_generator.state = saved["numpy_rng"]
+            torch.set_rng_state(saved["torch_rng"])
+            result.history.extend(EpochRecord(**record) for record in saved["history"])
+            done = int(saved["step"])
+            sums = np.array(saved["epoch_sums"], dtype=np.float64).reshape(4)
+            elapsed = float(saved["epoch_elapsed"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise EmtrackInputError(
+                f"cannot resume: inconsistent checkpoint ({exc})", resume
+            ) from exc
+        logger.info("resuming %s at step %d", resume, done)
+    model = context.wrap(EmLossModule(net, noise, config))
+    checkpoint_path = Path(checkpoint) if checkpoint is not None and context.is_main else None
+
+    def save() -> None:
+        if checkpoint_path is None:
+            return
+        state = {
+            "epoch_sums": [float(v) for v in sums],
+            "epoch_elapsed": elapsed,
+            "data_fingerprint": fingerprint,
+            "det_paths": paths,
+            "world_size": context.world_size,
+        }
+        save_checkpoint(checkpoint_path, result, optimizer, done, rng, state)
+
+    spe = config.steps_per_epoch
+    total = config.epochs * spe
+    show = context.is_main and (sys.stderr.isatty() if progress is None else progress)
+    agreed_stop = False  # distributed: a rank asked to stop (known after each step's all-reduce)
+    with _StopSignals() as signals:
+
+        def stop_if_asked() -> None:
+            asked = agreed_stop if context.enabled else signals.signal_number is not None
+            if not asked:
+                return
+            save()
+            context.barrier()  # no rank exits (and makes torchrun kill rank 0) before the save
+            number = signals.signal_number or int(signal.SIGINT)
+            raise TrainingInterrupted(number, done, total, checkpoint_path)
+
+        while done < total:
+            epoch = done // spe + 1
+            bar = tqdm(
+                total=spe,
+                initial=done % spe,
+                desc=f"epoch {epoch}/{config.epochs}",
+                disable=not show,
+                leave=False,
             )
-            start = time.perf_counter()
-            out = em_loss(
-                net,
-                noise,
-                batch,
-                config.objective,  # type: ignore[arg-type]
-                config.sinkhorn_iterations,
-                config.learn_noise,
+            if done % spe == 0:
+                sums, elapsed = np.zeros(4), 0.0
+            while True:
+                stop_if_asked()
+                full = sampler.sample(config.batch_size, rng)
+                batch = context.shard(full)
+                share = _detection_count(batch.mask) / _detection_count(full.mask)
+                batch = batch.to(config.device, config.dtype)
+                start = time.perf_counter()
+                loss, association_nll, noise_nll, mass = model(
+                    batch.boxes_xyxy, batch.mask, batch.dt, batch.log_clutter_density
+                )
+                optimizer.zero_grad(set_to_none=True)
+                # DDP averages gradients over ranks: weighted so the average is the full batch's.
+                (loss * (context.world_size * share) if context.enabled else loss).backward()
+                torch.nn.utils.clip_grad_norm_(params, 10.0)
+                optimizer.step()
+                elapsed += time.perf_counter() - start
+                stats = torch.stack(
+                    [loss.detach(), association_nll.detach(), noise_nll.detach(), mass]
+                )
+                if context.enabled:
+                    asked = float(signals.signal_number is not None)
+                    shared = torch.cat([stats.double() * share, stats.new_tensor([asked]).double()])
+                    shared = context.sum(shared).cpu()
+                    stats, agreed_stop = shared[:4], bool(shared[4] > 0)
+                sums += [float(v) for v in stats.cpu()]
+                done += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(stats[0]):.3f}")
+                if done % spe == 0:
+                    break
+                if config.checkpoint_every and done % config.checkpoint_every == 0:
+                    save()
+            bar.close()
+            means = sums / spe
+            p = noise.params().detach()
+            record = EpochRecord(
+                epoch,
+                float(means[0]),
+                float(means[1]),
+                float(means[2]),
+                float(means[3]),
+                config.batch_size * spe / max(elapsed, 1e-9),
+                noise={"q": float(p.q), "r": float(p.r), "p_vel": float(p.p_vel)},
             )
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 10.0)
-            optimizer.step()
-            elapsed += time.perf_counter() - start
-            step += 1
-            sums += [
-                float(out.loss.detach()),
-                float(out.association_nll.detach()),
-                float(out.noise_nll.detach()),
-                float(out.mean_slot_mass),
-            ]
-            bar.set_postfix(
-                loss=f"{float(out.loss.detach()):.3f}",
-                clips_s=f"{config.batch_size * (bar.n + 1) / max(elapsed, 1e-9):.0f}",
-            )
-        means = sums / config.steps_per_epoch
-        p = noise.params().detach()
-        record = EpochRecord(
-            epoch,
-            float(means[0]),
-            float(means[1]),
-            float(means[2]),
-            float(means[3]),
-            config.batch_size * config.steps_per_epoch / max(elapsed, 1e-9),
-            noise={"q": float(p.q), "r": float(p.r), "p_vel": float(p.p_vel)},
-        )
-        if heldout is not None:
-            scores = evaluate_accuracy(net, noise, heldout, config, baselines=True)
-            if baseline_scores is None:
-                baseline_scores = scores
-            record.accuracy = scores["accuracy"]
-            record.iou_accuracy = scores["iou_accuracy"]
-            record.oracle_accuracy = scores["oracle_accuracy"]
-        result.history.append(record)
-        logger.info("epoch %d: %s", epoch, record)
-        if on_epoch is not None:
-            on_epoch(record)
-        if checkpoint is not None:
-            save_checkpoint(Path(checkpoint), result, optimizer, step, rng)
+            if heldout is not None:
+                scores = evaluate_accuracy(net, noise, heldout, config, baselines=True)
+                record.accuracy = scores["accuracy"]
+                record.iou_accuracy = scores["iou_accuracy"]
+                record.oracle_accuracy = scores["oracle_accuracy"]
+            result.history.append(record)
+            logger.info("epoch %d: %s", epoch, record)
+            if on_epoch is not None and context.is_main:
+                on_epoch(record)
+            sums, elapsed = np.zeros(4), 0.0
+            save()
+        stop_if_asked()  # a stop asked during the last epoch's evaluation
+        context.barrier()
     return result

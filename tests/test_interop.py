@@ -1,0 +1,153 @@
+"""emtrack with supervision, the ``trackers`` package and pandas.
+
+``Tracker.update(sv.Detections)`` gives the same track ids as the numpy path, keeps every input
+row and what it carries, and marks untracked rows -1; ``EmtrackTracker`` has the ``trackers``
+interface; ``MotTable.to_dataframe`` holds the table's values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import emtrack
+from emtrack.errors import EmtrackInputError
+from emtrack.io import MotTable
+from emtrack.synth import SceneConfig, generate_scene
+from emtrack.track.interop import EmtrackTracker, is_supervision_detections
+
+sv = pytest.importorskip("supervision")
+
+
+def scene_frames(num_frames: int = 40) -> tuple[list[np.ndarray], float]:
+    """Per-frame ``(N, 5)`` detections of a small synthetic scene, and its frame rate."""
+    scene = generate_scene(SceneConfig(num_frames=num_frames, mean_objects=8.0), 3)
+    d = scene.detections
+    rows = np.concatenate([d.boxes_xyxy, d.scores[:, None]], 1)
+    return [rows[index] for index in d.frame_index(num_frames)], scene.seqinfo.frame_rate
+
+
+def as_detections(dets: np.ndarray) -> object:
+    n = len(dets)
+    return sv.Detections(
+        xyxy=dets[:, :4].copy(),
+        confidence=dets[:, 4].copy(),
+        class_id=np.arange(n) % 3,
+        data={"name": np.array([f"det{k}" for k in range(n)])},
+    )
+
+
+def test_update_with_detections_matches_the_numpy_path() -> None:
+    frames, fps = scene_frames()
+    plain, supervised = emtrack.Tracker(fps), emtrack.Tracker(fps)
+    untracked = 0
+    for dets in frames:
+        expected = plain.update(dets)
+        detections = as_detections(dets)
+        out = supervised.update(detections)
+        assert is_supervision_detections(out) and out is not detections
+        assert len(out) == len(dets)
+        np.testing.assert_array_equal(out.xyxy, dets[:, :4])  # every row, input order
+        np.testing.assert_array_equal(out.class_id, detections.class_id)
+        np.testing.assert_array_equal(out.data["name"], detections.data["name"])
+        tracked = out.tracker_id >= 0
+        np.testing.assert_array_equal(np.flatnonzero(tracked), plain.last_rows)
+        np.testing.assert_array_equal(out.tracker_id[tracked], expected[:, 4].astype(int))
+        assert detections.tracker_id is None  # the input is not modified
+        untracked += int((~tracked).sum())
+    assert untracked > 0  # some rows were -1 (tentative tracks, false positives)
+
+
+def test_update_with_detections_edge_cases() -> None:
+    tracker = emtrack.Tracker(10)
+    empty = tracker.update(sv.Detections.empty())
+    assert len(empty) == 0 and empty.tracker_id.shape == (0,)
+    # No confidence: every row counts as 1.0 (as in trackers), so tracks start at once.
+    boxes = np.array([[0.0, 0, 10, 20], [50, 0, 60, 20]])
+    out = tracker.update(sv.Detections(xyxy=boxes))
+    assert out.tracker_id.tolist() == [1, 2]
+    with pytest.raises(EmtrackInputError, match="row 1"):
+        tracker.update(sv.Detections(xyxy=np.array([[0.0, 0, 10, 20], [5, 5, 5, 30]])))
+
+
+def test_emtrack_tracker_has_the_trackers_interface() -> None:
+    trackers = pytest.importorskip("trackers")
+    ours = inspect.signature(EmtrackTracker.update).parameters
+    theirs = inspect.signature(trackers.SORTTracker.update).parameters
+    assert list(ours) == list(theirs)  # self, detections, frame, timestamp
+    assert callable(EmtrackTracker.reset)
+
+    frames, fps = scene_frames(20)
+    adapter, sort = EmtrackTracker(frame_rate=fps), trackers.SORTTracker(frame_rate=fps)
+    reference = emtrack.Tracker(fps)
+    for dets in frames:
+        detections = as_detections(dets)
+        ours_out, theirs_out = adapter.update(detections), sort.update(detections)
+        # Same contract as SORT: all rows, tracker_id -1 for untracked ones.
+        assert len(ours_out) == len(theirs_out) == len(dets)
+        assert ours_out.tracker_id.dtype.kind == theirs_out.tracker_id.dtype.kind == "i"
+        expected = reference.update(dets)
+        np.testing.assert_array_equal(
+            ours_out.tracker_id[ours_out.tracker_id >= 0], expected[:, 4].astype(int)
+        )
+    adapter.reset()
+    first = adapter.update(as_detections(frames[0]))
+    assert first.tracker_id.max() == np.count_nonzero(first.tracker_id >= 0)  # ids restart at 1
+
+
+def test_emtrack_tracker_warns_once_and_rejects_arrays() -> None:
+    adapter = EmtrackTracker(frame_rate=10)
+    detections = sv.Detections(xyxy=np.array([[0.0, 0, 10, 20]]), confidence=np.array([0.9]))
+    image = np.zeros((20, 20, 3), np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapter.update(detections, frame=image)
+        adapter.update(detections, frame=image, timestamp=0.2)
+        adapter.update(detections, frame=image, timestamp=0.3)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2 and "frame" in messages[0] and "timestamp" in messages[1]
+    with pytest.raises(EmtrackInputError, match=r"supervision\.Detections"):
+        adapter.update(np.array([[0.0, 0, 10, 20, 0.9]]))
+
+
+def test_mot_table_to_dataframe() -> None:
+    pytest.importorskip("pandas")
+    table = MotTable.from_arrays(
+        np.array([2, 1]),
+        np.array([[1.0, 2, 3, 4], [5, 6, 7, 8]]),
+        scores=np.array([0.5, 0.9]),
+        ids=np.array([7, 3]),
+    )
+    frame = table.to_dataframe()
+    assert list(frame.columns) == [
+        "frame", "id", "x1", "y1", "x2", "y2", "score", "class", "visibility",
+    ]  # fmt: skip
+    assert frame["frame"].tolist() == [1, 2]  # the table's order (sorted by frame)
+    assert frame["id"].tolist() == [3, 7] and frame["id"].dtype == np.int64
+    assert frame[["x1", "y1", "x2", "y2"]].to_numpy().tolist() == [[5, 6, 7, 8], [1, 2, 3, 4]]
+    assert frame["score"].tolist() == [0.9, 0.5]
+    empty = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4))).to_dataframe()
+    assert len(empty) == 0 and len(empty.columns) == 9
+
+
+def test_track_run_result_as_dataframe() -> None:
+    pytest.importorskip("pandas")
+    from emtrack.track import track_sequence
+
+    scene = generate_scene(SceneConfig(num_frames=15, mean_objects=5.0), 1)
+    d = scene.detections
+    run = track_sequence(MotTable.from_arrays(d.frames, d.boxes_xyxy, d.scores), scene.seqinfo)
+    frame = run.result.to_dataframe()
+    assert len(frame) == len(run.result) > 0
+    assert (frame["id"] >= 1).all()
+
+
+def test_to_dataframe_without_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    table = MotTable.from_arrays(np.array([1]), np.array([[1.0, 2, 3, 4]]))
+    with pytest.raises(ImportError, match="pip install pandas"):
+        table.to_dataframe()
