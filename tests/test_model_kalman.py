@@ -24,6 +24,7 @@ from emtrack.model.dense import dense_filter_smoother
 from emtrack.model.kalman import (
     NoiseParams,
     ObservationModel,
+    bryson_frazier_smoother,
     kalman_filter,
     posterior_loglik,
     rts_smoother,
@@ -156,6 +157,10 @@ def test_structured_equals_dense_oracle(seed, b, t, n, empty, products_kind):
     assert_close(posterior_loglik(obs, smoothed_mean, smoothed_cov), dense["smoothed_loglik"])
     # The last smoothed state is the last filtered one.
     assert_close(smoothed_mean[:, -1], filtered.filtered_mean[:, -1])
+    # The loss's Bryson–Frazier route gives the same posterior as the textbook RTS recursion.
+    bf_mean, bf_cov = bryson_frazier_smoother(filtered, batch.dt)
+    assert_close(bf_mean, smoothed_mean)
+    assert_close(bf_cov, smoothed_cov)
 
 
 def test_structured_float32_is_close_to_float64():

@@ -2,7 +2,7 @@
 
 For each density ``D`` a synthetic pedestrian scene (:func:`emtrack.synth.generate_scene`) is
 generated with about ``D`` detections per frame: a 1920x1080, 30 fps wide view
-(``height_at_bottom_frac`` 0.1, so people are 11 to 108 px tall and a crowd of hundreds fits
+(``height_at_bottom_frac`` 0.1, so people are about 20 to 110 px tall and hundreds fit
 in the image) with the default detector model; ``mean_objects`` is calibrated on pilot
 scenes so that the detections per frame come out near ``D`` (occlusion hides more people as
 the crowd grows). Identities are removed before any tracker sees the stream.

@@ -12,7 +12,10 @@ from emtrack.cli.options import (
     add_config_flags,
     add_det_name_option,
     add_model_option,
+    non_negative_float,
     non_negative_int,
+    positive_int,
+    positive_int_list,
     tracker_config_from_args,
 )
 
@@ -32,7 +35,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     bench = commands.add_parser(
         "bench",
         help="benchmarks: 'bench track' (scores, speed vs peers), 'bench memory' (long runs), "
-        "'bench train' (training speed)",
+        "'bench train' (training speed), 'bench speed' (frames/s vs detections per frame)",
         epilog=_BENCH_TRACK_EXAMPLES,
         **common,
     )
@@ -113,14 +116,14 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     )
     bench_memory.add_argument(
         "--frames",
-        type=_positive_int_list,
+        type=positive_int_list,
         default=(10_000, 100_000),
         metavar="N,N",
         help="comma-separated stream lengths (default: 10000,100000)",
     )
     bench_memory.add_argument(
         "--objects",
-        type=_positive_int,
+        type=positive_int,
         default=20,
         metavar="K",
         help="objects in view at any time (default: 20)",
@@ -155,56 +158,56 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     bench_train.add_argument(
         "--k",
         dest="ks",
-        type=_positive_int_list,
+        type=positive_int_list,
         default=(5, 10, 20, 50, 100),
         metavar="K,K",
         help="objects (detections per frame) of the compared clips (default: 5,10,20,50,100)",
     )
     bench_train.add_argument(
         "--clip-length",
-        type=_positive_int,
+        type=positive_int,
         default=10,
         metavar="T",
         help="frames per clip (default: 10)",
     )
     bench_train.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         metavar="B",
         help="clips per step in the comparison (default: 16, the trainer's)",
     )
     bench_train.add_argument(
         "--batch-sizes",
-        type=_positive_int_list,
+        type=positive_int_list,
         default=(1, 4, 16, 64),
         metavar="B,B",
         help="clips per step of the structured batch scaling (default: 1,4,16,64)",
     )
     bench_train.add_argument(
         "--scaling-k",
-        type=_positive_int,
+        type=positive_int,
         default=20,
         metavar="K",
         help="objects per clip of the batch scaling (default: 20)",
     )
     bench_train.add_argument(
         "--repeat",
-        type=_positive_int,
+        type=positive_int,
         default=3,
         metavar="N",
         help="timed runs per measurement, the fastest counts (default: 3)",
     )
     bench_train.add_argument(
         "--min-time",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=1.0,
         metavar="S",
         help="seconds a timed run lasts at least (default: 1)",
     )
     bench_train.add_argument(
         "--dense-max-k",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         metavar="K",
         help="skip the (slow) dense oracle above this k (default: 100)",
@@ -220,7 +223,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     )
     bench_train.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="torch threads during the run (default: torch's default)",
     )
@@ -248,21 +251,21 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     )
     bench_speed.add_argument(
         "--dets",
-        type=_positive_int_list,
+        type=positive_int_list,
         default=(10, 30, 100, 300),
         metavar="D,D",
         help="comma-separated detections per frame, one stream each (default: 10,30,100,300)",
     )
     bench_speed.add_argument(
         "--frames",
-        type=_positive_int,
+        type=positive_int,
         default=200,
         metavar="N",
         help="frames per stream (default: 200)",
     )
     bench_speed.add_argument(
         "--repeat",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         metavar="N",
         help="track each stream N times per tracker, the fastest counts (default: 1)",
@@ -278,36 +281,6 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         bench_speed.add_argument_group("emtrack tracker settings"), TRACKER_FLAGS, "tracker"
     )
     bench_speed.set_defaults(handler=_cmd_bench_speed)
-
-
-def _positive_int(text: str) -> int:
-    """Parse a whole number >= 1; argparse reports a bad one as a usage error."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    """Parse a finite number >= 0; argparse reports a bad one as a usage error."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0.0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
-
-
-def _positive_int_list(text: str) -> tuple[int, ...]:
-    """Parse ``"10000,100000"``: one or more whole numbers >= 1."""
-    parts = [part.strip().replace("_", "") for part in text.split(",") if part.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError("expected one or more whole numbers >= 1")
-    return tuple(_positive_int(part) for part in parts)
 
 
 def _cmd_bench_memory(args: argparse.Namespace) -> int:

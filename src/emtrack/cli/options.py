@@ -24,7 +24,10 @@ __all__ = [
     "add_config_flags",
     "add_det_name_option",
     "add_model_option",
+    "non_negative_float",
     "non_negative_int",
+    "positive_int",
+    "positive_int_list",
     "tracker_config_from_args",
     "train_config_from_args",
     "verbosity_parent",
@@ -62,14 +65,45 @@ class ConfigFlag:
     choices: tuple[str, ...] | None = None
 
 
-def non_negative_int(text: str) -> int:
-    """Parse a whole number >= 0 (seeds); argparse reports a bad one as a usage error."""
+def _whole_number(text: str, minimum: int) -> int:
+    """Parse a whole number >= ``minimum``; argparse reports a bad one as a usage error."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= {minimum}, got {text!r}"
+        ) from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """Parse a whole number >= 0 (seeds)."""
+    return _whole_number(text, 0)
+
+
+def positive_int(text: str) -> int:
+    """Parse a whole number >= 1 (counts, sizes, workers)."""
+    return _whole_number(text, 1)
+
+
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """Parse ``"10000,100000"``: one or more whole numbers >= 1."""
+    parts = [part.strip().replace("_", "") for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected one or more whole numbers >= 1")
+    return tuple(positive_int(part) for part in parts)
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a finite number >= 0; argparse reports a bad one as a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not (value >= 0.0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 

@@ -15,6 +15,7 @@ from emtrack.cli.options import (
     add_config_flags,
     add_det_name_option,
     add_model_option,
+    positive_int,
     tracker_config_from_args,
 )
 from emtrack.cli.output import is_quiet, write_json
@@ -77,6 +78,14 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "--offline",
         action="store_true",
         help="offline mode: after the online pass, re-link fragments and fill gaps",
+    )
+    track.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="track the sequences of a folder in N processes at once; the result files are "
+        "the same as with 1 (default: 1)",
     )
     add_config_flags(track.add_argument_group("tracker settings"), TRACKER_FLAGS, "tracker")
     track.set_defaults(handler=_cmd_track)
@@ -158,7 +167,8 @@ def _cmd_track(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from emtrack.io import read_mot, read_seqinfo, write_mot
-    from emtrack.track import load_model, track_sequence
+    from emtrack.track import load_model
+    from emtrack.track.run import track_sequences
 
     jobs = _track_jobs(args)
     # Read and check every input before tracking anything, and track everything before
@@ -168,9 +178,17 @@ def _cmd_track(args: argparse.Namespace) -> int:
     runs = []
     # A bar over the sequences: hidden for one file, with -q, and when stderr is no terminal.
     quiet = is_quiet(args) or len(inputs) < 2
-    bar = tqdm(inputs, desc="tracking", unit="seq", disable=True if quiet else None)
-    for job, detections, seqinfo in bar:
-        run = track_sequence(detections, seqinfo, model=model, config=config, offline=args.offline)
+    tracked = track_sequences(
+        [(detections, seqinfo) for _, detections, seqinfo in inputs],
+        model=model,
+        config=config,
+        offline=args.offline,
+        workers=args.workers,
+    )
+    bar = tqdm(
+        tracked, total=len(inputs), desc="tracking", unit="seq", disable=True if quiet else None
+    )
+    for (job, _, seqinfo), run in zip(inputs, bar, strict=True):
         runs.append((job.name or seqinfo.name, job, run))
     for name, job, run in runs:
         write_mot(job.out, run.result)

@@ -17,6 +17,7 @@ _EXPORTS = {
     "NoiseParams": "kalman",
     "kalman_filter": "kalman",
     "rts_smoother": "kalman",
+    "bryson_frazier_smoother": "kalman",
     "ClipBatch": "loss",
     "LossOutput": "loss",
     "association_products": "loss",

@@ -20,10 +20,12 @@ constants fits every resolution and frame rate):
 Speed (this is the training hot path; see ``emtrack bench train``): the covariance is kept as
 its three ``(N, N)`` blocks ``C_pp, C_pv, C_vv``; each frame factors its innovation covariance
 ``S`` once (:func:`spd_inverse`: Cholesky, then ``S⁻¹`` and ``log |S|`` from the same factor,
-with a matmul-only backward); the smoothed posterior is computed with the modified
-Bryson–Frazier recursion, which reuses the filter's ``S⁻¹`` and gains and needs no inverse of
-the ``(2N, 2N)`` predicted covariance (it equals the Rauch–Tung–Striebel result exactly); and
-the posterior likelihoods of the loss use ``H C Hᵀ`` in closed form from those quantities.
+with a matmul-only backward). The smoothed posterior is the Rauch–Tung–Striebel one:
+:func:`rts_smoother` is the textbook recursion (Cholesky solves with the predicted covariance,
+symmetrised); the loss gets the same posterior through the modified Bryson–Frazier recursion
+(:func:`bryson_frazier_smoother`, :func:`smoothed_loglik`), which reuses the filter's ``S⁻¹``
+and gains, needs no inverse of the ``(2N, 2N)`` predicted covariance, and yields ``H C Hᵀ`` in
+closed form. Tests check both against the dense oracle and brute-force conditioning.
 Loops run over frames only, never over clips or detections.
 """
 
@@ -104,11 +106,14 @@ class FilterResult:
         means: per frame ``(position, velocity)`` filtered means, ``(B, N, d)`` each.
         covs: per frame ``(C_pp, C_pv, C_vv)`` filtered covariance blocks, ``(B, N, N)`` each.
         steps: per frame ``t ≥ 1`` (index ``t − 1``) the :class:`FilterStep`.
+        predicted: per frame ``t ≥ 1`` (index ``t − 1``) the predicted moments
+            ``((m⁻_p, m⁻_v), (C⁻_pp, C⁻_pv, C⁻_vv))`` (kept for the textbook RTS smoother).
     """
 
     means: tuple[tuple[torch.Tensor, torch.Tensor], ...]
     covs: tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], ...]
     steps: tuple[FilterStep, ...]
+    predicted: tuple[Moments, ...]
 
     @property
     def filtered_mean(self) -> torch.Tensor:
@@ -360,7 +365,7 @@ def kalman_filter(
     step = dt[:, None, None]
     noise_blocks = process_noise(dt, slot_heights, noise.q)
     mean, cov = initial_state(positions0, slot_heights, noise)
-    means, covs, steps = [mean], [cov], []
+    means, covs, steps, predicted = [mean], [cov], [], []
     loglik = positions0.new_zeros(positions0.shape[0])
     # Per-frame views through unbind: one backward node per input, not a gradient per frame.
     matrices = obs.matrix.unbind(1)
@@ -370,6 +375,7 @@ def kalman_filter(
     counts = obs.mask.to(positions0.dtype).sum(-1).unbind(1)
     for t in range(1, len(matrices)):
         (pos, vel), (pp, pv, vv) = predict(mean, cov, step, noise_blocks)
+        predicted.append(((pos, vel), (pp, pv, vv)))
         matrix = matrices[t]
         cross = matrix @ torch.cat([pp, pv], -1)  # H C⁻[:N, :], (B, M, 2N)
         cross_p, cross_v = cross.split(n, -1)
@@ -390,7 +396,7 @@ def kalman_filter(
         steps.append(
             FilterStep(matrix, variances[t], counts[t], precision, gain_t, precision_residual)
         )
-    return FilterResult(tuple(means), tuple(covs), tuple(steps)), loglik
+    return FilterResult(tuple(means), tuple(covs), tuple(steps), tuple(predicted)), loglik
 
 
 Adjoint = tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -445,11 +451,46 @@ def _bryson_frazier(
 
 
 def rts_smoother(filtered: FilterResult, dt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The Rauch–Tung–Striebel smoothed posterior of every frame (full covariances).
+    """Textbook Rauch–Tung–Striebel smoother in the structured form.
 
-    Computed with the modified Bryson–Frazier recursion (see :func:`_bryson_frazier`), which
-    gives exactly the RTS result without inverting the predicted covariances. The training
-    loss does not call this (it needs only ``H C^s Hᵀ``: see :func:`smoothed_loglik`).
+    ``G_t = C_t Fᵀ (C⁻_{t+1})⁻¹`` (a Cholesky solve), ``m^s_t = m_t + G_t (m^s_{t+1} - m⁻_{t+1})``,
+    ``C^s_t = C_t + G_t (C^s_{t+1} - C⁻_{t+1}) G_tᵀ``, symmetrised. One ``(2N, 2N)`` covariance
+    serves all ``d`` coordinates. The training loss does not call this: it needs only
+    ``H C^s Hᵀ``, which :func:`smoothed_loglik` gets from the equivalent Bryson–Frazier
+    recursion (:func:`bryson_frazier_smoother`); tests check that all three agree with the
+    dense oracle.
+
+    Returns:
+        smoothed mean ``(B, T, 2N, d)`` and covariance ``(B, T, 2N, 2N)``.
+    """
+    n = filtered.covs[0][0].shape[-1]
+    step = dt[:, None, None]
+    mean_s = torch.cat(filtered.means[-1], 1)
+    cov_s = join_blocks(*filtered.covs[-1])
+    means, covs = [mean_s], [cov_s]
+    for t in range(len(filtered.means) - 2, -1, -1):
+        cov_f = join_blocks(*filtered.covs[t])
+        (pred_pos, pred_vel), pred_blocks = filtered.predicted[t]
+        pred_cov = join_blocks(*pred_blocks)
+        # G = F C (C⁻)⁻¹ solved as C⁻ Gᵀ = F C (C symmetric).
+        f_cov = torch.cat([cov_f[:, :n] + step * cov_f[:, n:], cov_f[:, n:]], 1)
+        gain = torch.cholesky_solve(f_cov, safe_cholesky(pred_cov)).transpose(-1, -2)
+        pred_mean = torch.cat([pred_pos, pred_vel], 1)
+        mean_s = torch.cat(filtered.means[t], 1) + gain @ (mean_s - pred_mean)
+        cov_s = symmetrise(cov_f + gain @ (cov_s - pred_cov) @ gain.transpose(-1, -2))
+        means.append(mean_s)
+        covs.append(cov_s)
+    means.reverse()
+    covs.reverse()
+    return torch.stack(means, 1), torch.stack(covs, 1)
+
+
+def bryson_frazier_smoother(
+    filtered: FilterResult, dt: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same smoothed posterior as :func:`rts_smoother`, by the Bryson–Frazier recursion.
+
+    Needs no inverse of the predicted covariances (see :func:`_bryson_frazier`).
 
     Returns:
         smoothed mean ``(B, T, 2N, d)`` and covariance ``(B, T, 2N, 2N)``.
@@ -510,7 +551,7 @@ def smoothed_loglik(filtered: FilterResult, dt: torch.Tensor) -> torch.Tensor:
     """``Σ_{t≥1} log N(z̃_t; H_t m^s_t, H_t C^s_t H_tᵀ + R_t)`` for the RTS posterior, ``(B,)``.
 
     The paper's objective; equals :func:`posterior_loglik` of :func:`rts_smoother`'s output
-    without forming the smoothed covariances.
+    without forming the smoothed covariances (tests check it equals both smoothers).
     """
     _, projected = _bryson_frazier(filtered, dt)
     precisions, residuals = [], []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
 from emtrack.track.offline import offline_tracks
 from emtrack.track.tracker import Tracker, TrackerConfig
-from emtrack.track.weights import AssociationWeights
+from emtrack.track.weights import AssociationWeights, load_model
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,55 @@ def track_sequence(
     else:
         result = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4)))
     return TrackRun(result, elapsed, num_frames)
+
+
+def track_sequences(
+    sequences: Sequence[tuple[MotTable, SeqInfo]],
+    model: str | Path | AssociationWeights | None = None,
+    config: TrackerConfig | None = None,
+    offline: bool = False,
+    workers: int = 1,
+) -> Iterator[TrackRun]:
+    """:func:`track_sequence` on each ``(detections, seqinfo)``, results in the input order.
+
+    With ``workers > 1`` the sequences are tracked in a pool of that many processes (at most
+    one per sequence; started with ``spawn``, so it works the same on every platform). Each
+    sequence is tracked by one process from start to end with the same code and inputs, so
+    the results are identical to a single-process run. The first error stops the run: it is
+    raised here and sequences not yet started are cancelled.
+
+    Args:
+        sequences: Detections and sequence info of each sequence.
+        model: Weights (loaded once here and sent to the workers), None for the default model.
+        config: Tracker settings.
+        offline: Run the offline pass too.
+        workers: Processes to use (>= 1).
+
+    Yields:
+        One :class:`TrackRun` per sequence, in the order of ``sequences``.
+
+    Raises:
+        EmtrackInputError: ``workers`` below 1, or bad input found while tracking.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise EmtrackInputError(f"workers must be a whole number >= 1, got {workers!r}")
+    weights = load_model(model)
+    if workers == 1 or len(sequences) < 2:
+        for detections, seqinfo in sequences:
+            yield track_sequence(detections, seqinfo, weights, config, offline)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(sequences)), mp_context=context) as pool:
+        futures = [
+            pool.submit(track_sequence, detections, seqinfo, weights, config, offline)
+            for detections, seqinfo in sequences
+        ]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def _first_line_beyond(path: str | None, num_frames: int) -> tuple[int | None, int | None]:

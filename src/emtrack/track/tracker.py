@@ -209,6 +209,7 @@ class Tracker:
         high = scores[rows] >= cfg.high_score
         track_boxes = motion.predicted_boxes(self._mean)
         gap_s = (self._lost + 1) / self.frame_rate
+        # The largest gap a track can have (it dies after max_lost misses); for the far-pair bound.
         gap_max_s = (max(1, round(cfg.max_lost_s * self.frame_rate)) + 1) / self.frame_rate
         has_low = not high.all()
         # A small frame gets one network pass for both stages (fewer, larger array operations).

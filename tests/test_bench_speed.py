@@ -1,0 +1,236 @@
+"""``emtrack bench speed``, and the fast paths of the online tracker it measures.
+
+The first part checks the benchmark's structure on tiny streams (no timing is asserted). The
+second checks that the tracker's fast paths compute what the reference code computes: the
+feature planes bit for bit against :func:`emtrack.model.features.edge_features`, the in-place
+Kalman steps bit for bit against :mod:`emtrack.track.motion`'s reference functions, the far-pair
+bound against the network itself, and the tracker with far pairs skipped against the tracker
+that scores every pair.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+
+import emtrack.track.tracker as tracker_module
+from emtrack.cli import main
+from emtrack.errors import EmtrackInputError
+from emtrack.model.features import NUM_FEATURES, edge_features
+from emtrack.track import Tracker, TrackerConfig, load_model, motion
+from emtrack.track.weights import edge_feature_planes, far_pair_bound
+
+HAVE_TRACKERS = importlib.util.find_spec("trackers") is not None
+needs_trackers = pytest.mark.skipif(not HAVE_TRACKERS, reason="needs the 'trackers' package")
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark
+# --------------------------------------------------------------------------------------------
+
+
+def test_density_stream_is_seeded_and_near_its_target() -> None:
+    from emtrack.bench.speed_bench import density_stream
+
+    dets, seqinfo, mean_objects = density_stream(40, 30, seed=3)
+    again, _, _ = density_stream(40, 30, seed=3)
+    assert seqinfo.seq_length == 30 and seqinfo.frame_rate == 30.0
+    np.testing.assert_array_equal(dets.boxes_xyxy, again.boxes_xyxy)
+    assert (dets.ids == -1).all()  # identities removed before any tracker sees them
+    assert 0.7 * 40 <= len(dets) / 30 <= 1.3 * 40
+    assert mean_objects > 40  # occlusion hides some people, so more are needed
+    with pytest.raises(EmtrackInputError):
+        density_stream(0, 30)
+
+
+@needs_trackers
+def test_speed_bench_rows_and_ratios() -> None:
+    from emtrack.bench.speed_bench import SPEED_TRACKERS, run_speed_bench
+
+    report = run_speed_bench((3, 15), num_frames=12, seed=1)
+    assert report.trackers == SPEED_TRACKERS and report.skipped == ()
+    assert [row.target for row in report.rows] == [3, 15]
+    for row in report.rows:
+        assert row.frames == 12 and row.dets_per_frame > 0
+        fps = {name: row.fps(name) for name in SPEED_TRACKERS}
+        assert all(value is not None and value > 0 for value in fps.values())
+        assert row.ratio == pytest.approx(fps["emtrack"] / fps["bytetrack"])
+    table = report.format_table().splitlines()
+    assert table[0].split() == ["dets/frame", "frames", *SPEED_TRACKERS, "emtrack/bytetrack"]
+    assert len(table) == 2 + len(report.rows)
+    with pytest.raises(EmtrackInputError):
+        run_speed_bench((), num_frames=12)
+
+
+@needs_trackers
+def test_bench_speed_cli_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sub" / "speed.json"
+    argv = ["-q", "bench", "speed", "--dets", "4,9", "--frames", "10", "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "emtrack/bytetrack" in printed
+    data = json.loads(out.read_text())
+    assert data["benchmark"] == "emtrack bench speed"
+    assert data["settings"]["densities"] == [4, 9] and data["settings"]["frames"] == 10
+    assert [row["target_dets_per_frame"] for row in data["rows"]] == [4, 9]
+    for row in data["rows"]:
+        assert set(row["fps"]) == {"emtrack", "bytetrack", "sort"}
+        ratio = row["fps"]["emtrack"] / row["fps"]["bytetrack"]
+        assert row["emtrack_vs_bytetrack"] == pytest.approx(ratio)
+    assert "machine" in data and "versions" in data
+    assert not list(out.parent.glob("*.tmp*"))  # written atomically, no leftovers
+
+
+@pytest.mark.parametrize("value", ["0", "ten", "5,-1"])
+def test_bench_speed_bad_densities_exit_2(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "speed", "--dets", value]) == 2
+    assert "--dets" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# The fast paths compute what the reference code computes
+# --------------------------------------------------------------------------------------------
+
+
+def random_boxes(rng: np.random.Generator, count: int, spread: float = 2000.0) -> np.ndarray:
+    """Boxes with sides from 0.0001 px to 1100 px (tiny ones exercise the side floor)."""
+    corner = rng.uniform(-50.0, spread, (count, 2))
+    sides = np.exp(rng.uniform(-9.0, 7.0, (count, 2)))
+    return np.concatenate([corner, corner + sides], 1)
+
+
+def reference_logits(weights, ref: np.ndarray, cur: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    x = edge_features(ref, cur, gap)
+    for k, (w, b) in enumerate(weights.layers):
+        x = x @ w + b
+        if k < len(weights.layers) - 1:
+            np.maximum(x, 0.0, out=x)
+    return x[..., 0]
+
+
+def test_feature_planes_equal_edge_features_bit_for_bit() -> None:
+    rng = np.random.default_rng(0)
+    for num_cur, num_ref in [(0, 3), (1, 1), (7, 11), (40, 25)]:
+        ref, cur = random_boxes(rng, num_ref), random_boxes(rng, num_cur)
+        gap = rng.uniform(-1.0, 12.0, (1, num_ref))  # clamped to [0, 10] s
+        planes = np.empty((NUM_FEATURES, num_cur, num_ref))
+        edge_feature_planes(ref.T[:, None, :], cur.T[:, :, None], gap, planes)
+        np.testing.assert_array_equal(np.moveaxis(planes, 0, -1), edge_features(ref, cur, gap))
+        pairs = np.empty((NUM_FEATURES, num_ref))
+        matched = random_boxes(rng, num_ref)
+        edge_feature_planes(ref.T, matched.T, gap[0], pairs)
+        expected = edge_features(ref[:, None, :], matched[:, None, :], gap[0, :, None, None])
+        np.testing.assert_array_equal(pairs.T, expected[:, 0, 0])
+
+
+def test_fast_logits_match_the_reference_network() -> None:
+    rng = np.random.default_rng(1)
+    weights = load_model()
+    ref, cur = random_boxes(rng, 300), random_boxes(rng, 30)  # 9000 pairs: blocked products
+    gap = rng.uniform(0.0, 3.0, 300)
+    expected = reference_logits(weights, ref, cur, gap[None, :])
+    np.testing.assert_allclose(weights.grid_logits(ref, cur, gap), expected, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(
+        weights.logits(ref, cur, gap[None, :]), expected, rtol=1e-12, atol=1e-9
+    )
+    rows, cols = rng.integers(0, 30, 500), rng.integers(0, 300, 500)
+    np.testing.assert_allclose(
+        weights.pair_logits(ref[cols], cur[rows], gap[cols]),
+        expected[rows, cols],
+        rtol=1e-12,
+        atol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("fps", [7.0, 12.5, 25.0, 29.97, 30.0])
+def test_in_place_kalman_steps_equal_the_reference_bit_for_bit(fps: float) -> None:
+    rng = np.random.default_rng(int(fps * 100))
+    weights = load_model()
+    boxes = random_boxes(rng, 23)
+    mean, cov = motion.initial_state(boxes, weights.noise_r, weights.noise_p_vel)
+    fast_mean, fast_cov = motion.initial_tracks(boxes, weights.noise_r, weights.noise_p_vel)
+    mean[:, 1] = fast_mean[:, 1] = rng.normal(0.0, 30.0, (23, 4))  # give them speed
+    for _ in range(3):
+        mean, cov = motion.predict(mean, cov, 1.0 / fps, weights.noise_q)
+        motion.predict_tracks(fast_mean, fast_cov, 1.0 / fps, weights.noise_q)
+    np.testing.assert_array_equal(
+        motion.predicted_boxes(fast_mean), motion.state_to_boxes(mean[:, 0])
+    )
+    seen = random_boxes(rng, 23)
+    mean, cov = motion.update(mean, cov, seen, weights.noise_r)
+    fast_mean, fast_cov = motion.update_tracks(fast_mean, fast_cov, seen, weights.noise_r)
+    np.testing.assert_array_equal(fast_mean, mean)
+    np.testing.assert_array_equal(fast_cov, cov.reshape(-1, 4)[:, (0, 1, 3)])
+
+
+def test_far_pairs_stay_below_the_proven_bound() -> None:
+    rng = np.random.default_rng(2)
+    weights = load_model()
+    bound = far_pair_bound(weights, gap_max_s=1.6)
+    assert bound is not None and bound.gap_max_s >= 1.6
+    # Pedestrian-like boxes all over a large image, so that many pairs are far.
+    corner = rng.uniform(0.0, 3000.0, (400, 2))
+    height = rng.uniform(1.0, 300.0, 400)
+    width = height * rng.uniform(0.05, 2.0, 400)
+    boxes = np.stack([corner[:, 0], corner[:, 1], corner[:, 0] + width, corner[:, 1] + height], 1)
+    ref, cur = boxes[:200], boxes[200:]
+    gap = rng.uniform(0.0, bound.gap_max_s, 200)
+    far = bound.far_mask(ref, cur)
+    assert 0.5 < far.mean() < 1.0
+    logits = reference_logits(weights, ref, cur, gap[None, :])
+    assert logits[far].max() <= bound.logit
+    features = edge_features(ref, cur, gap[None, :])
+    assert (features[far][:, 5] == 0.0).all()  # far boxes never overlap
+    # Boxes outside the proof's conditions are never far.
+    wide = boxes[:5].copy()
+    wide[:, 2] = wide[:, 0] + 3.0 * (wide[:, 3] - wide[:, 1])
+    assert not bound.far_mask(wide, cur).any() and not bound.far_mask(ref, wide).any()
+
+
+@pytest.mark.parametrize("shape", [(1, 6), (6, 1)])
+def test_single_row_or_column_assignment_is_the_hungarian_one(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        cost = rng.integers(-3, 3, shape).astype(float)  # many ties
+        np.testing.assert_array_equal(
+            np.stack(tracker_module._assign(cost)), np.stack(linear_sum_assignment(cost))
+        )
+
+
+def test_skipping_far_pairs_changes_no_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emtrack.bench.speed_bench import density_stream
+
+    dets, seqinfo, _ = density_stream(120, 25, seed=5)
+    frames = [
+        np.concatenate([dets.boxes_xyxy[rows], dets.scores[rows, None]], 1)
+        for rows in dets.frame_index(seqinfo.seq_length)
+    ]
+    weights = load_model()
+
+    def run() -> list[np.ndarray]:
+        tracker = Tracker(seqinfo.frame_rate, weights, TrackerConfig())
+        return [tracker.update(frame) for frame in frames]
+
+    gated_grids = []
+    grid_class = tracker_module._LogitGrid
+
+    class Spy(grid_class):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            gated_grids.append(self.known is not None)
+
+    monkeypatch.setattr(tracker_module, "_LogitGrid", Spy)
+    gated = run()
+    assert sum(gated_grids) >= 20  # the far-pair path ran on most frames
+    monkeypatch.setattr(tracker_module, "_GATE_MIN_PAIRS", 10**12)
+    gated_grids.clear()
+    full = run()
+    assert not any(gated_grids)
+    assert sum(len(out) for out in full) > 500
+    for got, expected in zip(gated, full, strict=True):
+        np.testing.assert_array_equal(got, expected)
