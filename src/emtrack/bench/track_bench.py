@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from emtrack.bench.peers import PEERS, run_peer
 from emtrack.errors import EmtrackInputError
@@ -369,6 +370,7 @@ def run_track_bench(
     noise: Any = None,
     results_dir: str | os.PathLike[str] | None = None,
     repeats: int = 1,
+    progress: bool | None = None,
 ) -> BenchReport:
     """Run and score every tracker on every ROOT.
 
@@ -386,6 +388,8 @@ def run_track_bench(
             and ``.../<tracker>/<seq>.txt``); default: a temporary folder, removed at the end.
         repeats: Track each sequence this many times and keep the fastest time (the results
             of the first run are scored); more repeats make the speed less noisy.
+        progress: A progress bar on stderr over (ROOT, tracker) runs: ``None`` (default)
+            shows it only when stderr is a terminal, ``False`` never.
 
     Returns:
         The report (rows, notes, settings, environment).
@@ -443,6 +447,13 @@ def run_track_bench(
             weights = load_model(model)
 
         rows: list[BenchRow] = []
+        # One step per (ROOT, tracker); None shows the bar only when stderr is a terminal.
+        bar = tqdm(
+            total=len(bench_roots) * len(names),
+            desc="bench track",
+            unit="run",
+            disable=True if progress is False else None,
+        )
         for root, label in zip(bench_roots, labels, strict=True):
             detections = {seq.name: read_mot(seq.det_path) for seq in root.sequences}
             root_rows = []
@@ -481,6 +492,7 @@ def run_track_bench(
                     report.combined.hota,
                     frames / seconds if seconds > 0 else math.inf,
                 )
+                bar.update()
                 root_rows.append(
                     BenchRow(
                         root=str(root.path),
@@ -493,6 +505,7 @@ def run_track_bench(
                     )
                 )
             rows.extend(_with_speed_ratios(root_rows))
+        bar.close()
 
     settings = {
         "roots": [str(root) for root in roots],

@@ -18,6 +18,7 @@ from emtrack.cli.options import (
     positive_int_list,
     tracker_config_from_args,
 )
+from emtrack.cli.output import is_quiet
 
 _log = logging.getLogger(__name__)
 
@@ -321,6 +322,7 @@ def _cmd_bench_track(args: argparse.Namespace) -> int:
         seed=args.seed,
         results_dir=args.results_dir,
         repeats=args.repeat,
+        progress=False if is_quiet(args) else None,
     )
     for note in report.notes:
         print(note, file=sys.stderr)
