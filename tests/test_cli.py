@@ -27,29 +27,10 @@ from emtrack.cli import (
     train_config_from_args,
 )
 from emtrack.io import MotTable, read_mot, write_mot
+from sequences import SEQINFO, write_sequence
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "eval"
 HAS_TRACKERS = importlib.util.find_spec("trackers") is not None
-
-SEQINFO = "[Sequence]\nname={name}\nframeRate=10\nseqLength={length}\nimWidth=640\nimHeight=480\n"
-
-
-def write_sequence(folder: Path, name: str, num_frames: int = 10) -> Path:
-    """A tiny MOT15-layout sequence: two people walking apart, plus seqinfo.ini and gt.
-
-    Returns the det file (``<folder>/<name>/det/det.txt``).
-    """
-    seq = folder / name
-    frames = np.repeat(np.arange(1, num_frames + 1), 2)
-    ids = np.tile([1, 2], num_frames)
-    x = np.where(ids == 1, 10.0 + 4.0 * frames, 400.0 - 5.0 * frames)
-    y = np.where(ids == 1, 100.0, 200.0)
-    boxes = np.stack([x, y, x + 30.0, y + 70.0], axis=1)
-    write_mot(seq / "gt" / "gt.txt", MotTable.from_arrays(frames, boxes, ids=ids))
-    detections = MotTable.from_arrays(frames, boxes + 1.0, scores=np.full(len(frames), 0.9))
-    write_mot(seq / "det" / "det.txt", detections)
-    (seq / "seqinfo.ini").write_text(SEQINFO.format(name=name, length=num_frames))
-    return seq / "det" / "det.txt"
 
 
 @pytest.fixture(scope="module")

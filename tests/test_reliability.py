@@ -27,25 +27,7 @@ from emtrack import EmtrackInputError, Tracker
 from emtrack.cli import main
 from emtrack.io import MotTable, SeqInfo, atomic_write, read_mot, write_mot
 from emtrack.track import load_model, track_sequence
-
-SEQINFO = "[Sequence]\nname={name}\nframeRate=10\nseqLength={length}\nimWidth=640\nimHeight=480\n"
-
-
-def write_sequence(folder: Path, name: str = "SEQ", num_frames: int = 10) -> Path:
-    """A MOT15-layout sequence of two people walking apart; returns ``<name>/det/det.txt``.
-
-    Row ``r`` (0-based) of the det file is frame ``r // 2 + 1``, so line ``2 f - 1`` and
-    ``2 f`` hold frame ``f``.
-    """
-    seq = folder / name
-    frames = np.repeat(np.arange(1, num_frames + 1), 2)
-    ids = np.tile([1, 2], num_frames)
-    x = np.where(ids == 1, 10.0 + 4.0 * frames, 400.0 - 5.0 * frames)
-    y = np.where(ids == 1, 100.0, 200.0)
-    boxes = np.stack([x, y, x + 30.0, y + 70.0], axis=1)
-    write_mot(seq / "det" / "det.txt", MotTable.from_arrays(frames, boxes, np.full(len(x), 0.9)))
-    (seq / "seqinfo.ini").write_text(SEQINFO.format(name=name, length=num_frames))
-    return seq / "det" / "det.txt"
+from sequences import write_sequence
 
 
 def error_line(stderr: str) -> str:
