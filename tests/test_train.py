@@ -255,6 +255,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
         {"heldout_scenes": -1},
         {"heldout_clips": 0},
         {"hidden": (32, 0)},
+        {"seed": -1},
     ],
 )
 def test_train_config_rejects_bad_values(bad):

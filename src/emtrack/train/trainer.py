@@ -138,6 +138,8 @@ class TrainConfig:
             )
         if self.synthetic_scenes < 0 or self.heldout_scenes < 0 or self.heldout_clips < 1:
             raise ValueError("TrainConfig scene counts must be >= 0")
+        if self.seed < 0:  # numpy's generators reject negative seeds deep inside training
+            raise ValueError(f"TrainConfig.seed must be >= 0, got {self.seed}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"TrainConfig.hidden widths must be >= 1, got {self.hidden}")
