@@ -3,7 +3,9 @@
 Each track has D = 4 coordinates ``[x_centre, y_bottom, width, height]``, each with a position
 and a velocity. The model and noise are the same for all coordinates (scaled by the track's
 height), so one ``(2, 2)`` covariance per track serves all four: means are ``(K, 2, D)``,
-covariances ``(K, 2, 2)`` — the same structure as the training filter.
+covariances ``(K, 3)``, the distinct entries ``[var_pos, cov_pos_vel, var_vel]`` of that
+matrix (the same structure as the training filter), so that a step is a few whole-array
+operations. The online tracker and the offline pass share these functions.
 """
 
 from __future__ import annotations
@@ -41,51 +43,6 @@ def state_to_boxes(obs: np.ndarray) -> np.ndarray:
     )
 
 
-def initial_state(boxes_xyxy: np.ndarray, r: float, p_vel: float) -> tuple[np.ndarray, np.ndarray]:
-    """New tracks at detections: means ``(K, 2, 4)`` (zero velocity), covariances ``(K, 2, 2)``."""
-    obs = boxes_to_state(boxes_xyxy)
-    mean = np.zeros((len(obs), 2, 4))
-    mean[:, 0] = obs
-    h2 = np.maximum(obs[:, 3], MIN_SIDE) ** 2
-    cov = np.zeros((len(obs), 2, 2))
-    cov[:, 0, 0] = r * h2
-    cov[:, 1, 1] = p_vel * h2
-    return mean, cov
-
-
-def predict(
-    mean: np.ndarray, cov: np.ndarray, dt: float | np.ndarray, q: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Constant-velocity step of ``dt`` seconds (scalar or ``(K,)``) for every track."""
-    dt = np.broadcast_to(np.asarray(dt, float), (len(mean),))
-    h2 = np.maximum(mean[:, 0, 3], MIN_SIDE) ** 2
-    new_mean = mean.copy()
-    new_mean[:, 0] += dt[:, None] * mean[:, 1]
-    a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
-    qh = q * h2
-    new_cov = np.empty_like(cov)
-    new_cov[:, 0, 0] = a + 2 * dt * b + dt * dt * d + qh * dt**3 / 3
-    new_cov[:, 0, 1] = new_cov[:, 1, 0] = b + dt * d + qh * dt**2 / 2
-    new_cov[:, 1, 1] = d + qh * dt
-    return new_mean, new_cov
-
-
-def update(
-    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Kalman update of tracks ``(K, …)`` with one detection each ``(K, 4)``."""
-    obs = boxes_to_state(boxes_xyxy)
-    s = cov[:, 0, 0] + r * np.maximum(obs[:, 3], MIN_SIDE) ** 2
-    gain = cov[:, :, 0] / s[:, None]  # (K, 2)
-    new_mean = mean + gain[:, :, None] * (obs - mean[:, 0])[:, None, :]
-    a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
-    new_cov = np.empty_like(cov)
-    new_cov[:, 0, 0] = a - a * a / s
-    new_cov[:, 0, 1] = new_cov[:, 1, 0] = b - a * b / s
-    new_cov[:, 1, 1] = d - b * b / s
-    return new_mean, new_cov
-
-
 def smooth_track(
     frames: np.ndarray,
     boxes_xyxy: np.ndarray,
@@ -112,22 +69,23 @@ def smooth_track(
     obs = np.zeros((span, 4))
     obs[frames - first] = boxes_to_state(boxes_xyxy)
     dt = 1.0 / fps
-    mean, cov = initial_state(boxes_xyxy[:1], r, p_vel)
+    mean, cov = initial_tracks(boxes_xyxy[:1], r, p_vel)
     f_means = np.zeros((span, 2, 4))
-    f_covs = np.zeros((span, 2, 2))
-    p_covs = np.zeros((span, 2, 2))
+    f_covs = np.zeros((span, 3))
+    p_covs = np.zeros((span, 3))
     p_means = np.zeros((span, 2, 4))
     f_means[0], f_covs[0] = mean[0], cov[0]
     for k in range(1, span):
-        mean, cov = predict(mean, cov, dt, q)
+        predict_tracks(mean, cov, dt, q)
         p_means[k], p_covs[k] = mean[0], cov[0]
         if observed[k]:
-            mean, cov = update(mean, cov, state_to_boxes(obs[k : k + 1]), r)
+            mean, cov = update_tracks(mean, cov, state_to_boxes(obs[k : k + 1]), r)
         f_means[k], f_covs[k] = mean[0], cov[0]
     s_mean = f_means.copy()
     transition = np.array([[1.0, dt], [0.0, 1.0]])
     for k in range(span - 2, -1, -1):
-        gain = f_covs[k] @ transition.T @ np.linalg.inv(p_covs[k + 1])
+        gain = covariance_matrix(f_covs[k]) @ transition.T
+        gain = gain @ np.linalg.inv(covariance_matrix(p_covs[k + 1]))
         s_mean[k] = f_means[k] + gain @ (s_mean[k + 1] - p_means[k + 1])
     # Keep frames inside short gaps only.
     keep = observed.copy()
@@ -143,17 +101,14 @@ def smooth_track(
     return out_frames, state_to_boxes(s_mean[keep, 0])
 
 
-# --------------------------------------------------------------------------------------------
-# The online tracker's in-place variants. Each track's covariance is kept as ``(K, 3)``
-# ``[var_pos, cov_pos_vel, var_vel]`` (the distinct entries of the ``(2, 2)`` matrix above), so
-# that a step is a few whole-array operations. The arithmetic is the same, operation for
-# operation, as :func:`predict`, :func:`update` and :func:`initial_state`, so the results are
-# identical to theirs.
-# --------------------------------------------------------------------------------------------
+def covariance_matrix(cov: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` ``[var_pos, cov_pos_vel, var_vel]`` -> the ``(..., 2, 2)`` matrix."""
+    return cov[..., (0, 1, 1, 2)].reshape(*cov.shape[:-1], 2, 2)
 
 
 def initial_tracks(boxes_xyxy: np.ndarray, r: float, p_vel: float) -> tuple[np.ndarray, np.ndarray]:
-    """New tracks at detections ``(K, 4)``: means ``(K, 2, 4)``, covariances ``(K, 3)``."""
+    """New tracks at detections ``(K, 4)``: means ``(K, 2, 4)`` (zero velocity), covariances
+    ``(K, 3)`` ``[r h², 0, p_vel h²]``."""
     mean = np.zeros((len(boxes_xyxy), 2, 4))
     obs = np.matmul(boxes_xyxy, _TO_STATE, out=mean[:, 0])
     h2 = np.maximum(obs[:, 3], MIN_SIDE)
@@ -165,7 +120,11 @@ def initial_tracks(boxes_xyxy: np.ndarray, r: float, p_vel: float) -> tuple[np.n
 
 
 def predict_tracks(mean: np.ndarray, cov: np.ndarray, dt: float, q: float) -> None:
-    """:func:`predict` by one step of ``dt`` seconds, in place; ``cov`` is ``(K, 3)``."""
+    """Constant-velocity step of ``dt`` seconds for every track, in place.
+
+    ``mean += [dt * velocity, 0]``; ``cov`` ``(K, 3)`` becomes ``F C Fᵀ + Q`` with the
+    per-second white-noise acceleration ``Q = q h² [[dt³/3, dt²/2], [dt²/2, dt]]``.
+    """
     qh = np.maximum(mean[:, 0, 3], MIN_SIDE)
     np.square(qh, out=qh)
     qh *= q
@@ -185,10 +144,7 @@ _NOISE_DIVISORS.flags.writeable = False
 
 @functools.lru_cache(maxsize=16)
 def _step_constants(dt: float) -> tuple[np.ndarray, float, np.ndarray]:
-    """``([2 dt, dt], dt**2, [dt**3, dt**2, dt])`` as :func:`predict` computes them.
-
-    ``dt**3`` is numpy's array power (what ``predict`` uses; it can differ from Python's).
-    """
+    """``([2 dt, dt], dt**2, [dt**3, dt**2, dt])`` (``dt**3`` as numpy's array power)."""
     cube = float(np.power(np.array([dt]), 3)[0])
     step, powers = np.array([2 * dt, dt]), np.array([cube, dt * dt, dt])
     step.flags.writeable = powers.flags.writeable = False
@@ -198,7 +154,10 @@ def _step_constants(dt: float) -> tuple[np.ndarray, float, np.ndarray]:
 def update_tracks(
     mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`update` of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``."""
+    """Kalman update of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``.
+
+    Only positions are observed, with variance ``r h²`` (``h`` the detection's height).
+    """
     obs = boxes_xyxy @ _TO_STATE
     s = np.maximum(obs[:, 3], MIN_SIDE)
     np.square(s, out=s)

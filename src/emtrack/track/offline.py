@@ -15,10 +15,10 @@ def _final_state(
     frames: np.ndarray, boxes: np.ndarray, fps: float, w: AssociationWeights
 ) -> np.ndarray:
     """Filtered ``(2, 4)`` state at the track's last detection."""
-    mean, cov = motion.initial_state(boxes[:1], w.noise_r, w.noise_p_vel)
+    mean, cov = motion.initial_tracks(boxes[:1], w.noise_r, w.noise_p_vel)
     for k in range(1, len(frames)):
-        mean, cov = motion.predict(mean, cov, (frames[k] - frames[k - 1]) / fps, w.noise_q)
-        mean, cov = motion.update(mean, cov, boxes[k : k + 1], w.noise_r)
+        motion.predict_tracks(mean, cov, float((frames[k] - frames[k - 1]) / fps), w.noise_q)
+        mean, cov = motion.update_tracks(mean, cov, boxes[k : k + 1], w.noise_r)
     return mean[0]
 
 
