@@ -463,12 +463,7 @@ def _agreement(
     size = len(batch.dt)
     for start in range(0, size, config.agreement_chunk):
         part = slice(start, min(start + config.agreement_chunk, size))
-        chunk = ClipBatch(
-            batch.boxes_xyxy[part],
-            batch.mask[part],
-            batch.dt[part],
-            batch.log_clutter_density[part],
-        ).to("cpu", torch.float64)
+        chunk = batch.clips(part).to("cpu", torch.float64)
         losses: dict[str, float] = {}
         grads: dict[str, torch.Tensor] = {}
         for kalman in KALMAN_IMPLS:

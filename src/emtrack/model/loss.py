@@ -54,6 +54,12 @@ class ClipBatch:
             self.log_clutter_density.to(device, dtype),
         )
 
+    def clips(self, part: slice) -> ClipBatch:
+        """The clips ``part`` of the batch (the padded sizes T and N are kept)."""
+        return ClipBatch(
+            self.boxes_xyxy[part], self.mask[part], self.dt[part], self.log_clutter_density[part]
+        )
+
 
 @dataclass(frozen=True)
 class LossOutput:

@@ -89,13 +89,7 @@ class DistributedContext:
         """This rank's clips of ``batch`` (the padded width N is kept, as one process has it)."""
         if not self.enabled:
             return batch
-        part = self.shard_slice(batch.mask.shape[0])
-        return ClipBatch(
-            batch.boxes_xyxy[part],
-            batch.mask[part],
-            batch.dt[part],
-            batch.log_clutter_density[part],
-        )
+        return batch.clips(self.shard_slice(batch.mask.shape[0]))
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` in :class:`~torch.nn.parallel.DistributedDataParallel` when distributed."""
