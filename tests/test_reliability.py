@@ -611,8 +611,8 @@ def _write_with_each_writer(name: str, target: Path) -> None:
         net, noise = _fresh_modules()
         result = TrainResult(net, noise, TrainConfig(), [])
         save_checkpoint(target, result, None, 0, np.random.default_rng(0))
-    elif name == "cli_write_json":
-        from emtrack.cli.output import write_json
+    elif name == "io_write_json":
+        from emtrack.io import write_json
 
         write_json(target, {"scores": [1.0, 2.0]})
     elif name == "track_bench_json":
@@ -640,7 +640,7 @@ WRITERS = [
     ("write_mot", "result.txt"),
     ("export_weights", "weights.npz"),
     ("save_checkpoint", "model.pt"),
-    ("cli_write_json", "scores.json"),
+    ("io_write_json", "scores.json"),
     ("track_bench_json", "track.json"),
     ("memory_bench_json", "memory.json"),
 ]
@@ -687,7 +687,7 @@ def test_crash_inside_the_serializer_keeps_the_old_files(
     cases = [
         (np, "savez", lambda handle, **arrays: half_then_crash(handle), "export_weights"),
         (torch, "save", lambda data, handle: half_then_crash(handle), "save_checkpoint"),
-        (json, "dump", lambda data, handle, **kw: half_then_crash(handle), "cli_write_json"),
+        (json, "dump", lambda data, handle, **kw: half_then_crash(handle), "io_write_json"),
     ]
     for module, attribute, replacement, writer in cases:
         file_name = dict(WRITERS)[writer]

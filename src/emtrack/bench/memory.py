@@ -30,13 +30,12 @@ import time
 import tracemalloc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emtrack.errors import EmtrackInputError
-from emtrack.io.atomic import atomic_write
+from emtrack.io.atomic import write_json as io_write_json
 
 __all__ = [
     "MemoryReport",
@@ -465,11 +464,7 @@ def run_memory_bench(
 
 def write_json(report: MemoryReport, path: str | os.PathLike[str]) -> None:
     """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out) as handle:
-        json.dump(report.to_dict(), handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    io_write_json(path, report.to_dict())
 
 
 def _child_main(argv: Sequence[str] | None = None) -> int:

@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import logging
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +36,7 @@ from emtrack.bench.track_bench import (
 )
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
-from emtrack.io.atomic import atomic_write
+from emtrack.io.atomic import write_json as io_write_json
 
 __all__ = [
     "DEFAULT_DENSITIES",
@@ -301,8 +299,4 @@ def run_speed_bench(
 
 def write_json(report: SpeedReport, path: str | os.PathLike[str]) -> None:
     """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out) as handle:
-        json.dump(report.to_dict(), handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    io_write_json(path, report.to_dict())

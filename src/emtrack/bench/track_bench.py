@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import math
 import os
@@ -48,7 +47,7 @@ from tqdm import tqdm
 from emtrack.bench.peers import PEERS, run_peer
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo, find_sequences, read_mot, read_seqinfo, write_mot
-from emtrack.io.atomic import atomic_write
+from emtrack.io.atomic import write_json as io_write_json
 
 __all__ = [
     "REFERENCE_TRACKER",
@@ -666,8 +665,4 @@ def environment_info() -> dict[str, Any]:
 
 def write_json(report: BenchReport, path: str | os.PathLike[str]) -> None:
     """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out) as handle:
-        json.dump(report.to_dict(), handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    io_write_json(path, report.to_dict())

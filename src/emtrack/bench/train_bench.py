@@ -25,19 +25,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from emtrack.io.atomic import atomic_write
+from emtrack.io.atomic import write_json as io_write_json
 from emtrack.model.loss import (
     KALMAN_IMPLS,
     OBJECTIVES,
@@ -623,8 +621,4 @@ def run_train_bench(
 
 def write_json(report: TrainBenchReport, path: str | os.PathLike[str]) -> None:
     """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out) as handle:
-        json.dump(report.to_dict(), handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    io_write_json(path, report.to_dict())

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 _CLI_LOGGER = "emtrack.cli"
@@ -45,15 +43,6 @@ def score_table(rows: Sequence[tuple[str, Any, float]]) -> str:
         for row in [headers, *body]
     ]
     return "\n".join(lines)
-
-
-def write_json(path: Path, data: Any) -> None:
-    from emtrack.io import atomic_write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as handle:
-        json.dump(data, handle, indent=2, allow_nan=False)
-        handle.write("\n")
 
 
 class _StderrFormatter(logging.Formatter):

@@ -18,8 +18,9 @@ from emtrack.cli.options import (
     positive_int,
     tracker_config_from_args,
 )
-from emtrack.cli.output import is_quiet, write_json
+from emtrack.cli.output import is_quiet
 from emtrack.errors import EmtrackInputError
+from emtrack.io import write_json
 
 _log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The only place where boxes are converted between the files' ``x, y, w, h`` and t
 ``boxes_xyxy`` ``[x1, y1, x2, y2]``.
 """
 
-from emtrack.io.atomic import atomic_write
+from emtrack.io.atomic import atomic_write, write_json
 from emtrack.io.mot import (
     MotTable,
     SeqInfo,
@@ -23,5 +23,6 @@ __all__ = [
     "find_sequences",
     "read_mot",
     "read_seqinfo",
+    "write_json",
     "write_mot",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import stat
 import tempfile
@@ -11,7 +12,7 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "write_json"]
 
 _ALLOWED_MODES = frozenset({"w", "wt", "wb"})
 
@@ -108,3 +109,15 @@ def atomic_write(path: str | PathLike[str], mode: str = "w") -> Iterator[IO[Any]
             tmp_path.unlink()
         raise
     _fsync_directory(directory)
+
+
+def write_json(path: str | PathLike[str], data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically; the parent folder is created.
+
+    NaN and infinities are refused (``ValueError``): they are not JSON.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out) as handle:
+        json.dump(data, handle, indent=2, allow_nan=False)
+        handle.write("\n")
