@@ -10,6 +10,7 @@ from emtrack.model.features import (
     FEATURE_NAMES,
     NUM_FEATURES,
     box_heights,
+    box_iou,
     box_positions,
     edge_features,
 )
@@ -169,3 +170,17 @@ def test_gradients_finite_for_extreme_torch_inputs():
     out = edge_features(boxes, boxes, torch.tensor(0.1, dtype=torch.float64))
     out.sum().backward()
     assert torch.isfinite(boxes.grad).all()
+
+
+def test_box_iou_matches_the_iou_feature_and_handles_empty_boxes():
+    rng = np.random.default_rng(5)
+    corner = rng.uniform(0.0, 100.0, (6, 2))
+    size = rng.uniform(5.0, 50.0, (6, 2))
+    a = np.concatenate([corner, corner + size], 1)
+    b = a[::-1] + rng.uniform(-10.0, 10.0, (6, 4)).clip(-2.0, 2.0)
+    matrix = box_iou(a[:, None], b[None])
+    assert matrix.shape == (6, 6)
+    np.testing.assert_allclose(matrix, edge_features(b, a, 0.0)[..., 5], rtol=1e-12)
+    assert box_iou(np.array([0.0, 0.0, 10.0, 10.0]), np.array([5.0, 0.0, 15.0, 10.0])) == 1 / 3
+    point = np.array([3.0, 3.0, 3.0, 3.0])
+    assert box_iou(point, point) == 0.0

@@ -98,3 +98,19 @@ def box_heights(boxes_xyxy: Any) -> Any:
     """Box heights ``(...)``, floored at a small positive value (noise scales with them)."""
     xp = _namespace(boxes_xyxy)
     return xp.clip(boxes_xyxy[..., 3] - boxes_xyxy[..., 1], _MIN_SIDE, None)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of xyxy boxes ``(..., 4)``, broadcast against each other.
+
+    ``box_iou(a[:, None], b[None])`` is the ``(M, N)`` matrix of ``a`` ``(M, 4)`` against
+    ``b`` ``(N, 4)``. Unlike the ``iou`` feature, sides are not floored: boxes without area
+    (union 0) get IoU 0. numpy only (used by evaluation baselines and plots).
+    """
+    inter_w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    inter_h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = inter_w * inter_h
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from emtrack.model.features import box_heights, box_positions
+from emtrack.model.features import box_heights, box_iou, box_positions
 from emtrack.model.loss import ClipBatch
 from emtrack.synth import Scene
 from emtrack.train.clips import pad_clips
@@ -117,16 +117,7 @@ def iou_links(batch: ClipBatch, threshold: float = 0.3) -> np.ndarray:
     """IoU ≥ ``threshold`` + Hungarian between adjacent clip frames."""
     boxes = batch.boxes_xyxy.double().numpy()
     mask = batch.mask.numpy()
-    prev, cur = boxes[:, :-1, None, :, :], boxes[:, 1:, :, None, :]
-    iw = np.clip(
-        np.minimum(prev[..., 2], cur[..., 2]) - np.maximum(prev[..., 0], cur[..., 0]), 0, None
-    )
-    ih = np.clip(
-        np.minimum(prev[..., 3], cur[..., 3]) - np.maximum(prev[..., 1], cur[..., 1]), 0, None
-    )
-    inter = iw * ih
-    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])  # noqa: E731
-    iou = inter / (area(prev) + area(cur) - inter)
+    iou = box_iou(boxes[:, :-1, None, :, :], boxes[:, 1:, :, None, :])  # (B, T-1, M, N)
     accept = (iou >= threshold) & mask[:, 1:, :, None] & mask[:, :-1, None, :]
     return hungarian_links(iou, accept)
 

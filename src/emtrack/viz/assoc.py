@@ -19,9 +19,9 @@ import numpy as np
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
+from emtrack.model.features import box_iou
 from emtrack.track.weights import AssociationWeights
 from emtrack.viz._common import new_figure, plot_style, require, save_figure
-from emtrack.viz.tracks import _iou_matrix
 
 __all__ = ["AssociationView", "association_view", "frame_pair", "plot_association"]
 
@@ -120,7 +120,7 @@ def association_view(
         for i, identity in enumerate(np.asarray(ref_ids).tolist()):
             if identity < 1 or identity not in np.asarray(cur_ids).tolist():
                 true_match[m, i] = True
-    iou = _iou_matrix(cur_boxes, ref_boxes) if m and n else np.zeros((m, n))
+    iou = box_iou(cur_boxes[:, None], ref_boxes[None]) if m and n else np.zeros((m, n))
     return AssociationView(
         frame,
         ref_boxes,

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
 from emtrack.io.atomic import atomic_write
+from emtrack.model.features import box_iou
 from emtrack.viz._common import MAX_PNG_BYTES, require, save_png
 
 __all__ = [
@@ -92,21 +93,6 @@ def identity_colour(track_id: int) -> RGB:
 # --------------------------------------------------------------------------------------------
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``a`` ``(G, 4)`` and ``b`` ``(R, 4)`` (xyxy) -> ``(G, R)``."""
-    inter_w = np.clip(
-        np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None
-    )
-    inter_h = np.clip(
-        np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None
-    )
-    inter = inter_w * inter_h
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 @dataclass(frozen=True)
 class GtComparison:
     """A result matched against the ground truth frame by frame.
@@ -167,7 +153,7 @@ def compare_to_gt(result: MotTable, gt: MotTable, iou_threshold: float = 0.5) ->
         r_rows, g_rows = result_index[f], gt_index[f]
         current: set[tuple[int, int]] = set()
         if len(r_rows) and len(g_rows):
-            iou = _iou_matrix(gt_eval.boxes_xyxy[g_rows], result.boxes_xyxy[r_rows])
+            iou = box_iou(gt_eval.boxes_xyxy[g_rows][:, None], result.boxes_xyxy[r_rows][None])
             ok = iou >= iou_threshold - 1e-9
             g_ids, r_ids = gt_eval.ids[g_rows], result.ids[r_rows]
             keep = np.array(
@@ -187,7 +173,9 @@ def compare_to_gt(result: MotTable, gt: MotTable, iou_threshold: float = 0.5) ->
         unmatched = r_rows[status[r_rows] == FALSE_POSITIVE]
         i_rows = ignored_index[f]
         if len(unmatched) and len(i_rows):
-            iou = _iou_matrix(gt_ignored.boxes_xyxy[i_rows], result.boxes_xyxy[unmatched])
+            iou = box_iou(
+                gt_ignored.boxes_xyxy[i_rows][:, None], result.boxes_xyxy[unmatched][None]
+            )
             status[unmatched[(iou >= iou_threshold - 1e-9).any(0)]] = IGNORED
     return GtComparison(gt_eval, status, missed)
 
