@@ -150,10 +150,13 @@ def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
 
 def test_choices_match_the_library() -> None:
     from emtrack.eval import BENCHMARKS
-    from emtrack.model.loss import OBJECTIVES
+    from emtrack.model.loss import ASSOCIATIONS, OBJECTIVES
+    from emtrack.track import SCORE_NORMALISATIONS
 
     assert tuple(OBJECTIVES) == options.OBJECTIVES
     assert tuple(BENCHMARKS) == options.BENCHMARKS
+    assert tuple(ASSOCIATIONS) == options.ASSOCIATIONS
+    assert tuple(SCORE_NORMALISATIONS) == options.SCORE_NORMALISATIONS
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,10 @@ __all__ = [
 # Choices of ``--objective``; tests check this equals emtrack.model.loss.OBJECTIVES (kept here
 # so that building the parser does not import torch).
 OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
+# Choices of ``--score-norm`` (tests check this equals emtrack.track.SCORE_NORMALISATIONS).
+SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
+# Choices of ``--association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
+ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
 
 
 # Choices of ``eval --benchmark``; tests check this equals emtrack.eval.BENCHMARKS.
@@ -137,6 +141,15 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
     ),
     ConfigFlag("--new-track-score", "new_track_score", "minimum score to start a track", float),
     ConfigFlag(
+        "--score-norm",
+        "score_normalisation",
+        "scores the thresholds compare with: auto (a file's scores as given when all lie in "
+        "[0, 1], else each replaced by its rank in the file: the fraction of its detections "
+        "scoring at most as high), rank (always ranks) or none (always as given)",
+        str,
+        choices=SCORE_NORMALISATIONS,
+    ),
+    ConfigFlag(
         "--min-hits", "min_hits", "consecutive matched frames before a track is reported", int
     ),
     ConfigFlag(
@@ -235,6 +248,14 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         "smoothed (the paper's), filtered (ablation) or innovations (exact marginal likelihood)",
         str,
         choices=OBJECTIVES,
+    ),
+    ConfigFlag(
+        "--association",
+        "association",
+        "chain (the paper's: adjacent frames, chained) or predicted (each frame's detections "
+        "against the slots' Kalman-predicted boxes, as the tracker links)",
+        str,
+        choices=ASSOCIATIONS,
     ),
     ConfigFlag("--sinkhorn-iterations", "sinkhorn_iterations", "Sinkhorn rounds", int, metavar="N"),
     ConfigFlag(

@@ -337,6 +337,46 @@ def gaussian_loglik(
     return loglik, chol, residual, h_cov
 
 
+def kalman_update(
+    prior: Moments,
+    matrix: torch.Tensor,
+    variance: torch.Tensor,
+    observation_noise: torch.Tensor,
+    values: torch.Tensor,
+    count: torch.Tensor,
+) -> tuple[Moments, FilterStep, torch.Tensor]:
+    """One measurement update on the covariance blocks (see :func:`kalman_filter`).
+
+    Args:
+        prior: the predicted moments of :func:`predict`.
+        matrix: ``(B, M, N)`` H; variance: ``(B, M)`` the diagonal of R;
+        observation_noise: ``(B, M, M)`` R; values: ``(B, M, d)``; count: ``(B,)`` real rows.
+
+    Returns:
+        The filtered moments, the :class:`FilterStep` and the frame's innovation
+        log-likelihood ``(B,)``.
+    """
+    (pos, vel), (pp, pv, vv) = prior
+    n = pos.shape[-2]
+    d = pos.shape[-1]
+    cross = matrix @ torch.cat([pp, pv], -1)  # H C⁻[:N, :], (B, M, 2N)
+    cross_p, cross_v = cross.split(n, -1)
+    innovation_cov = torch.baddbmm(observation_noise, cross_p, matrix.transpose(-1, -2))
+    precision, log_det = spd_inverse(innovation_cov)
+    residual = values - matrix @ pos
+    solved = precision @ torch.cat([cross, residual], -1)
+    gain_t, precision_residual = solved.split([2 * n, d], -1)
+    quadratic = (residual * precision_residual).sum((-2, -1))
+    loglik = -0.5 * (quadratic + d * log_det + (d * _LOG_2PI) * count)
+    d_pos, d_vel = (cross.transpose(-1, -2) @ precision_residual).split(n, 1)
+    update_pp, update_pv = (cross_p.transpose(-1, -2) @ gain_t).split(n, -1)
+    update_vv = cross_v.transpose(-1, -2) @ gain_t[..., n:]
+    mean = (pos + d_pos, vel + d_vel)
+    cov = (symmetrise(pp - update_pp), pv - update_pv, symmetrise(vv - update_vv))
+    step = FilterStep(matrix, variance, count, precision, gain_t, precision_residual)
+    return (mean, cov), step, loglik
+
+
 def kalman_filter(
     obs: ObservationModel,
     positions0: torch.Tensor,
@@ -360,8 +400,6 @@ def kalman_filter(
         The filter result and the innovations log-likelihood ``(B,)``,
         ``log p(z_1 … z_{T-1} | z_0)`` of the (tempered) observations.
     """
-    n = slot_heights.shape[-1]
-    d = positions0.shape[-1]
     step = dt[:, None, None]
     noise_blocks = process_noise(dt, slot_heights, noise.q)
     mean, cov = initial_state(positions0, slot_heights, noise)
@@ -374,28 +412,15 @@ def kalman_filter(
     values = obs.values.unbind(1)
     counts = obs.mask.to(positions0.dtype).sum(-1).unbind(1)
     for t in range(1, len(matrices)):
-        (pos, vel), (pp, pv, vv) = predict(mean, cov, step, noise_blocks)
-        predicted.append(((pos, vel), (pp, pv, vv)))
-        matrix = matrices[t]
-        cross = matrix @ torch.cat([pp, pv], -1)  # H C⁻[:N, :], (B, M, 2N)
-        cross_p, cross_v = cross.split(n, -1)
-        innovation_cov = torch.baddbmm(observation_noise[t], cross_p, matrix.transpose(-1, -2))
-        precision, log_det = spd_inverse(innovation_cov)
-        residual = values[t] - matrix @ pos
-        solved = precision @ torch.cat([cross, residual], -1)
-        gain_t, precision_residual = solved.split([2 * n, d], -1)
-        quadratic = (residual * precision_residual).sum((-2, -1))
-        loglik = loglik - 0.5 * (quadratic + d * log_det + (d * _LOG_2PI) * counts[t])
-        d_pos, d_vel = (cross.transpose(-1, -2) @ precision_residual).split(n, 1)
-        update_pp, update_pv = (cross_p.transpose(-1, -2) @ gain_t).split(n, -1)
-        update_vv = cross_v.transpose(-1, -2) @ gain_t[..., n:]
-        mean = (pos + d_pos, vel + d_vel)
-        cov = (symmetrise(pp - update_pp), pv - update_pv, symmetrise(vv - update_vv))
+        prior = predict(mean, cov, step, noise_blocks)
+        predicted.append(prior)
+        (mean, cov), filter_step, frame_loglik = kalman_update(
+            prior, matrices[t], variances[t], observation_noise[t], values[t], counts[t]
+        )
+        loglik = loglik + frame_loglik
         means.append(mean)
         covs.append(cov)
-        steps.append(
-            FilterStep(matrix, variances[t], counts[t], precision, gain_t, precision_residual)
-        )
+        steps.append(filter_step)
     return FilterResult(tuple(means), tuple(covs), tuple(steps), tuple(predicted)), loglik
 
 

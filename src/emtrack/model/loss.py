@@ -14,8 +14,12 @@ from emtrack.model.kalman import (
     ObservationModel,
     clutter_correction,
     filtered_loglik,
+    initial_state,
     kalman_filter,
+    kalman_update,
     observation_model,
+    predict,
+    process_noise,
     smoothed_loglik,
 )
 from emtrack.model.network import AssociationNet, NoiseModel
@@ -27,6 +31,11 @@ OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
 #: ``dense``: the joint-state oracle of :mod:`emtrack.model.dense` (tests and benchmark only).
 KalmanImpl = Literal["structured", "dense"]
 KALMAN_IMPLS: tuple[str, ...] = ("structured", "dense")
+#: ``chain``: the paper's association of adjacent frames, chained into ``P_t = A_t … A_1``;
+#: ``predicted``: each frame's detections against the slots' Kalman-predicted boxes (what the
+#: tracker does), so a missed detection does not cut the slot off for the rest of the clip.
+Association = Literal["chain", "predicted"]
+ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,98 @@ def association_log_assignment(
     )
 
 
+@torch.no_grad()
+def predicted_references(
+    net: AssociationNet,
+    noise: NoiseParams,
+    batch: ClipBatch,
+    sinkhorn_iterations: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """E-step of the ``predicted`` association: the slots' predicted boxes in every frame.
+
+    One Kalman filter pass over the clip in which frame t's detections are associated (network
+    + dustbin Sinkhorn) with the slots' predicted boxes and the filter is updated with that
+    soft assignment. A slot's predicted box is its predicted bottom-centre with the size of its
+    last (soft) detection; its gap is the (expected) time since it was last detected.
+    Nothing here carries gradients: the M-step scores these references against the detections.
+
+    Args:
+        net: the association network; noise: noise constants; batch: the clips;
+        sinkhorn_iterations: Sinkhorn rounds.
+
+    Returns:
+        ``(boxes (B, T-1, N, 4), gap_s (B, T-1, N))``: for frames 1 … T-1, every slot's
+        predicted box and the seconds since its last detection.
+    """
+    boxes = batch.boxes_xyxy
+    positions = box_positions(boxes)
+    heights = box_heights(boxes)
+    widths = (boxes[..., 2] - boxes[..., 0]).clamp_min(1e-3)
+    slot_mask = batch.mask[:, 0]
+    step = batch.dt[:, None, None]
+    noise_blocks = process_noise(batch.dt, heights[:, 0], noise.q)
+    moments = initial_state(positions[:, 0], heights[:, 0], noise)
+    size_w, size_h = widths[:, 0], heights[:, 0]
+    age = torch.zeros_like(size_h)
+    refs, gaps = [], []
+    for t in range(1, boxes.shape[1]):
+        prior = predict(*moments, step, noise_blocks)
+        pos = prior[0][0]
+        ref = torch.stack(
+            [pos[..., 0] - size_w / 2, pos[..., 1] - size_h, pos[..., 0] + size_w / 2, pos[..., 1]],
+            -1,
+        )
+        gap = age + batch.dt[:, None]
+        logits = net(ref, boxes[:, t], gap[:, None, :])
+        log_assignment = log_sinkhorn_dustbin(
+            logits, net.dustbin_logit, batch.mask[:, t], slot_mask, sinkhorn_iterations
+        )
+        assignment = real_assignment(log_assignment)  # (B, M, N)
+        obs = observation_model(
+            assignment[:, None],
+            positions[:, t : t + 1],
+            heights[:, t : t + 1],
+            batch.mask[:, t : t + 1],
+            noise.r,
+        )
+        count = batch.mask[:, t].to(pos.dtype).sum(-1)
+        moments, _, _ = kalman_update(
+            prior,
+            obs.matrix[:, 0],
+            obs.variance[:, 0],
+            torch.diag_embed(obs.variance[:, 0]),
+            obs.values[:, 0],
+            count,
+        )
+        seen = assignment.sum(-2).clamp(0.0, 1.0)  # (B, N) mass each slot received
+        to_slots = assignment.transpose(-1, -2)
+        size_w = (to_slots @ widths[:, t, :, None])[..., 0] + (1.0 - seen) * size_w
+        size_h = (to_slots @ heights[:, t, :, None])[..., 0] + (1.0 - seen) * size_h
+        age = (1.0 - seen) * gap
+        refs.append(ref)
+        gaps.append(gap)
+    return torch.stack(refs, 1), torch.stack(gaps, 1)
+
+
+def predicted_log_assignment(
+    net: AssociationNet,
+    noise: NoiseParams,
+    batch: ClipBatch,
+    sinkhorn_iterations: int,
+) -> torch.Tensor:
+    """Dustbin log assignment of every frame's detections to the slots, ``(B, T-1, N+1, N+1)``.
+
+    Rows are the detections of frame t, columns the slots (the detections of frame 0), scored
+    against the slots' predicted boxes of :func:`predicted_references` (fixed, as in EM).
+    """
+    refs, gaps = predicted_references(net, noise, batch, sinkhorn_iterations)
+    logits = net(refs, batch.boxes_xyxy[:, 1:], gaps[:, :, None, :])  # (B, T-1, N, N)
+    slot_mask = batch.mask[:, :1].expand_as(batch.mask[:, 1:])
+    return log_sinkhorn_dustbin(
+        logits, net.dustbin_logit, batch.mask[:, 1:], slot_mask, sinkhorn_iterations
+    )
+
+
 def kalman_nll(
     batch: ClipBatch,
     products: torch.Tensor,
@@ -189,6 +290,7 @@ def em_loss(
     sinkhorn_iterations: int = 20,
     learn_noise: bool = True,
     kalman: KalmanImpl = "structured",
+    association: Association = "chain",
 ) -> LossOutput:
     """Negative log-likelihood of the detections, per detection of frames 1 … T-1.
 
@@ -199,9 +301,19 @@ def em_loss(
     ``kalman="dense"`` runs the joint-state oracle instead of the structured filter (for the
     tests and the training benchmark; the result is the same up to rounding).
     """
-    log_assignment = association_log_assignment(net, batch, sinkhorn_iterations)
-    assignment = real_assignment(log_assignment)
-    products = association_products(assignment, batch.mask[:, 0])
+    if association == "chain":
+        log_assignment = association_log_assignment(net, batch, sinkhorn_iterations)
+        assignment = real_assignment(log_assignment)
+        products = association_products(assignment, batch.mask[:, 0])
+    elif association == "predicted":
+        log_assignment = predicted_log_assignment(
+            net, noise_model.params(), batch, sinkhorn_iterations
+        )
+        assignment = real_assignment(log_assignment)
+        first = torch.diag_embed(batch.mask[:, 0].to(assignment.dtype))[:, None]
+        products = torch.cat([first, assignment], 1)
+    else:
+        raise ValueError(f"unknown association {association!r}; expected one of {ASSOCIATIONS}")
     association_nll, noise_nll = kalman_nll(
         batch, products, noise_model.params(), objective, learn_noise, kalman
     )

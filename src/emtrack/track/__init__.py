@@ -1,12 +1,13 @@
 """Tracking with the learned association: online tracker, offline pass, weights."""
 
 from emtrack.track.interop import EmtrackTracker
-from emtrack.track.run import TrackRun, track_sequence
-from emtrack.track.tracker import Tracker, TrackerConfig
+from emtrack.track.run import TrackRun, normalised_scores, track_sequence
+from emtrack.track.tracker import SCORE_NORMALISATIONS, Tracker, TrackerConfig
 from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export_weights, load_model
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "SCORE_NORMALISATIONS",
     "AssociationWeights",
     "EmtrackTracker",
     "TrackRun",
@@ -14,5 +15,6 @@ __all__ = [
     "TrackerConfig",
     "export_weights",
     "load_model",
+    "normalised_scores",
     "track_sequence",
 ]

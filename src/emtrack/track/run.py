@@ -6,15 +6,16 @@ import multiprocessing
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
 from emtrack.track.offline import offline_tracks
-from emtrack.track.tracker import Tracker, TrackerConfig
+from emtrack.track.tracker import SCORE_NORMALISATIONS, Tracker, TrackerConfig
 from emtrack.track.weights import AssociationWeights, load_model
 
 
@@ -62,7 +63,8 @@ def track_sequence(
     config = config or TrackerConfig()
     tracker = Tracker(seqinfo.frame_rate, model, config, keep_history=offline)
     index = detections.frame_index(num_frames)
-    dets_all = np.concatenate([detections.boxes_xyxy, detections.scores[:, None]], 1)
+    tracker_scores = normalised_scores(detections.scores, config.score_normalisation)
+    dets_all = np.concatenate([detections.boxes_xyxy, tracker_scores[:, None]], 1)
     frames, ids, boxes, scores = [], [], [], []
     elapsed = 0.0
     for f in range(1, num_frames + 1):
@@ -86,7 +88,46 @@ def track_sequence(
         )
     else:
         result = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4)))
+    if tracker_scores is not detections.scores:
+        result = replace(
+            result, scores=_original_scores(result.scores, tracker_scores, detections.scores)
+        )
     return TrackRun(result, elapsed, num_frames)
+
+
+def normalised_scores(scores: np.ndarray, mode: str = "auto") -> np.ndarray:
+    """The scores the tracker compares with its thresholds (see ``score_normalisation``).
+
+    Args:
+        scores: ``(N,)`` the det file's scores.
+        mode: ``auto``, ``rank`` or ``none``.
+
+    Returns:
+        ``scores`` itself when left as is, else ``(N,)`` ranks in ``(0, 1]``: the fraction of
+        the file's detections scoring at most as high (equal scores get equal ranks).
+    """
+    if mode not in SCORE_NORMALISATIONS:
+        raise ValueError(f"score normalisation must be one of {SCORE_NORMALISATIONS}, got {mode!r}")
+    if len(scores) == 0 or mode == "none":
+        return scores
+    if mode == "auto" and float(scores.min()) >= 0.0 and float(scores.max()) <= 1.0:
+        return scores
+    return rankdata(scores, method="max") / len(scores)
+
+
+def _original_scores(
+    reported: np.ndarray, normalised: np.ndarray, original: np.ndarray
+) -> np.ndarray:
+    """Map reported (normalised) scores back to the file's; 0 (offline gap fills) stays 0.
+
+    Ranks are a monotone function of the scores, equal only for equal scores, so every
+    reported detection score is found exactly among ``normalised``.
+    """
+    order = np.argsort(normalised, kind="stable")
+    keys = normalised[order]
+    at = np.clip(np.searchsorted(keys, reported), 0, len(keys) - 1)
+    found = keys[at] == reported
+    return np.where(found & (reported > 0), original[order][at], 0.0)
 
 
 def track_sequences(

@@ -14,6 +14,8 @@ from emtrack.errors import EmtrackInputError
 from emtrack.track import motion
 from emtrack.track.weights import AssociationWeights, far_pair_bound, load_model
 
+#: Values of :attr:`TrackerConfig.score_normalisation`.
+SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 _TENTATIVE, _CONFIRMED = 0, 1  # track status (the death rule multiplies by it)
 
 
@@ -35,6 +37,13 @@ class TrackerConfig:
         relink_max_s: offline mode: re-link fragments separated by up to this many seconds.
         relink_margin: offline mode: logit margin over the dustbin needed to re-link.
         min_track_hits: offline mode: drop tracks with fewer detections than this.
+        score_normalisation: how whole-sequence tracking (:func:`~emtrack.track.track_sequence`,
+            the CLI) treats a det file's scores before comparing them with the thresholds above:
+            ``auto`` (default) keeps scores that all lie in [0, 1] and otherwise replaces each
+            by its rank in the file (the fraction of the file's detections scoring at most as
+            high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged;
+            ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
+            frame at a time and always compares scores as given.
     """
 
     high_score: float = 0.6
@@ -48,8 +57,14 @@ class TrackerConfig:
     relink_max_s: float = 3.0
     relink_margin: float = 5.0
     min_track_hits: int = 3
+    score_normalisation: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.score_normalisation not in SCORE_NORMALISATIONS:
+            raise ValueError(
+                f"TrackerConfig.score_normalisation must be one of {SCORE_NORMALISATIONS}, "
+                f"got {self.score_normalisation!r}"
+            )
         for name in (
             "high_score",
             "low_score",

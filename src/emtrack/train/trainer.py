@@ -24,7 +24,13 @@ from tqdm import tqdm
 from emtrack.errors import EmtrackInputError
 from emtrack.io import SequencePaths, find_sequences, read_mot, read_seqinfo
 from emtrack.io.atomic import atomic_write
-from emtrack.model.loss import OBJECTIVES, ClipBatch, association_log_assignment, em_loss
+from emtrack.model.loss import (
+    ASSOCIATIONS,
+    OBJECTIVES,
+    ClipBatch,
+    association_log_assignment,
+    em_loss,
+)
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import default_training_scenes
 from emtrack.train import distributed
@@ -70,6 +76,8 @@ class TrainConfig:
         learning_rate: Adam step size.
         objective: ``smoothed`` (paper), ``filtered`` (ablation) or ``innovations`` (exact
             marginal likelihood).
+        association: ``chain`` (the paper's adjacent-frame products) or ``predicted``
+            (detections against the slots' Kalman-predicted boxes, as the tracker links).
         sinkhorn_iterations: Sinkhorn rounds.
         max_stride: clips take every s-th frame, s in ``1 … max_stride``.
         max_detections: detections kept per frame (highest scores).
@@ -92,6 +100,7 @@ class TrainConfig:
     epochs: int = 10
     learning_rate: float = 1e-2
     objective: str = "smoothed"
+    association: str = "chain"
     sinkhorn_iterations: int = 20
     max_stride: int = 2
     max_detections: int = 48
@@ -126,6 +135,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"TrainConfig.objective must be one of {OBJECTIVES}")
+        if self.association not in ASSOCIATIONS:
+            raise ValueError(f"TrainConfig.association must be one of {ASSOCIATIONS}")
         try:
             torch.device(self.device)
         except RuntimeError:
@@ -488,6 +499,7 @@ class EmLossModule(nn.Module):
         self.net = net
         self.noise = noise
         self.objective = config.objective
+        self.association = config.association
         self.sinkhorn_iterations = config.sinkhorn_iterations
         self.learn_noise = config.learn_noise
 
@@ -512,6 +524,7 @@ class EmLossModule(nn.Module):
             self.objective,  # type: ignore[arg-type]
             self.sinkhorn_iterations,
             self.learn_noise,
+            association=self.association,  # type: ignore[arg-type]
         )
         return out.loss, out.association_nll, out.noise_nll, out.mean_slot_mass
 

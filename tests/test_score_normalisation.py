@@ -1,0 +1,59 @@
+"""Detectors whose scores are not probabilities: per-file rank normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emtrack.io import MotTable
+from emtrack.track import SCORE_NORMALISATIONS, TrackerConfig, normalised_scores, track_sequence
+from test_tracker import _scene_tables
+
+
+def test_scores_in_unit_range_are_kept_as_given() -> None:
+    scores = np.array([0.2, 1.0, 0.0, 0.7])
+    assert normalised_scores(scores) is scores
+    assert normalised_scores(scores * 100, "none") is not None
+    np.testing.assert_array_equal(normalised_scores(scores * 100, "none"), scores * 100)
+
+
+def test_raw_scores_become_their_rank_in_the_file() -> None:
+    raw = np.array([12.0, -0.3, 95.0, 12.0, 40.0])
+    ranks = normalised_scores(raw)
+    # fraction of the file's detections scoring at most as high; ties share the rank
+    np.testing.assert_allclose(ranks, [0.6, 0.2, 1.0, 0.6, 0.8])
+    np.testing.assert_allclose(normalised_scores(raw, "rank"), ranks)
+    # "rank" also ranks scores that are already in [0, 1]
+    np.testing.assert_allclose(normalised_scores(np.array([0.9, 0.1]), "rank"), [1.0, 0.5])
+    assert normalised_scores(np.zeros(0)).shape == (0,)
+    with pytest.raises(ValueError, match="score normalisation"):
+        normalised_scores(raw, "zscore")
+    with pytest.raises(ValueError, match="score_normalisation"):
+        TrackerConfig(score_normalisation="zscore")
+    assert TrackerConfig().score_normalisation == "auto" == SCORE_NORMALISATIONS[0]
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_detector_with_raw_scores_tracks_as_its_ranks_do(offline: bool) -> None:
+    """Scores x100 (an ACF-like detector): ``auto`` tracks exactly as ranks of the original
+    scores do, writes the raw scores back, and differs from using the raw scores as given."""
+    scene, dets = _scene_tables(3)
+    raw = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, dets.scores * 100.0 - 5.0)
+    auto = track_sequence(raw, scene.seqinfo, offline=offline).result
+    ranked = track_sequence(
+        dets, scene.seqinfo, config=TrackerConfig(score_normalisation="rank"), offline=offline
+    ).result
+    np.testing.assert_array_equal(auto.frames, ranked.frames)
+    np.testing.assert_array_equal(auto.ids, ranked.ids)
+    np.testing.assert_array_equal(auto.boxes_xyxy, ranked.boxes_xyxy)
+    # The result's score column holds the file's own scores (0 for offline gap fills).
+    detected = auto.scores != 0
+    assert detected.sum() > 0.5 * len(auto)
+    # (offline boxes are smoothed, so look the scores up by frame)
+    file_scores = set(zip(raw.frames.tolist(), raw.scores.tolist(), strict=True))
+    reported = zip(auto.frames[detected].tolist(), auto.scores[detected].tolist(), strict=True)
+    assert set(reported) <= file_scores
+    as_given = track_sequence(
+        raw, scene.seqinfo, config=TrackerConfig(score_normalisation="none"), offline=offline
+    ).result
+    assert len(as_given) != len(auto)
