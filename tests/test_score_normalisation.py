@@ -13,7 +13,6 @@ from test_tracker import _scene_tables
 def test_scores_in_unit_range_are_kept_as_given() -> None:
     scores = np.array([0.2, 1.0, 0.0, 0.7])
     assert normalised_scores(scores) is scores
-    assert normalised_scores(scores * 100, "none") is not None
     np.testing.assert_array_equal(normalised_scores(scores * 100, "none"), scores * 100)
 
 
@@ -26,6 +25,10 @@ def test_raw_scores_become_their_rank_in_the_file() -> None:
     # "rank" also ranks scores that are already in [0, 1]
     np.testing.assert_allclose(normalised_scores(np.array([0.9, 0.1]), "rank"), [1.0, 0.5])
     assert normalised_scores(np.zeros(0)).shape == (0,)
+    # A file with one score for all (a detector writing 0 or -1 for "no score"): all used.
+    np.testing.assert_array_equal(normalised_scores(np.zeros(4)), np.ones(4))
+    np.testing.assert_array_equal(normalised_scores(np.full(3, -1.0)), np.ones(3))
+    np.testing.assert_array_equal(normalised_scores(np.zeros(4), "none"), np.zeros(4))
     with pytest.raises(ValueError, match="score normalisation"):
         normalised_scores(raw, "zscore")
     with pytest.raises(ValueError, match="score_normalisation"):
@@ -57,3 +60,14 @@ def test_a_detector_with_raw_scores_tracks_as_its_ranks_do(offline: bool) -> Non
         raw, scene.seqinfo, config=TrackerConfig(score_normalisation="none"), offline=offline
     ).result
     assert len(as_given) != len(auto)
+
+
+def test_a_file_without_real_scores_is_tracked() -> None:
+    scene, dets = _scene_tables(4)
+    for constant in (0.0, -1.0):
+        flat = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, np.full(len(dets), constant))
+        result = track_sequence(flat, scene.seqinfo).result
+        assert len(result) > 0.5 * len(dets)
+        assert set(result.scores.tolist()) == {constant}
+        none = TrackerConfig(score_normalisation="none")
+        assert len(track_sequence(flat, scene.seqinfo, config=none).result) == 0

@@ -110,7 +110,10 @@ def normalised_scores(scores: np.ndarray, mode: str = "auto") -> np.ndarray:
         raise ValueError(f"score normalisation must be one of {SCORE_NORMALISATIONS}, got {mode!r}")
     if len(scores) == 0 or mode == "none":
         return scores
-    if mode == "auto" and float(scores.min()) >= 0.0 and float(scores.max()) <= 1.0:
+    low, high = float(scores.min()), float(scores.max())
+    # One score for every detection says nothing (a detector that writes 0 or -1 for "no
+    # score"): ranking makes them all 1, so all are used rather than none.
+    if mode == "auto" and 0.0 <= low < high <= 1.0:
         return scores
     return rankdata(scores, method="max") / len(scores)
 

@@ -41,7 +41,9 @@ class TrackerConfig:
             the CLI) treats a det file's scores before comparing them with the thresholds above:
             ``auto`` (default) keeps scores that all lie in [0, 1] and otherwise replaces each
             by its rank in the file (the fraction of the file's detections scoring at most as
-            high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged;
+            high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged
+            (a file whose scores are all equal, e.g. all 0 or -1 for "no score", is ranked
+            too: every detection gets 1 and is used);
             ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
             frame at a time and always compares scores as given.
     """
