@@ -205,6 +205,8 @@ def _other_value(flag: options.ConfigFlag, default: object) -> tuple[list[str], 
     if isinstance(default, float):
         value = default + 0.25
         return [flag.option, repr(value)], value
+    if default is None and flag.type is int:  # an optional override (e.g. --max-gap-fill)
+        return [flag.option, "7"], 7
     return [flag.option, "cpu"], "cpu"
 
 

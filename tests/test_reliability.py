@@ -371,6 +371,8 @@ BAD_ARGUMENTS = [
     (["track", "--det", "{det}", "--out", "{out}", "--min-hits", "two"], "argument --min-hits"),
     (["track", "--det", "{det}", "--out", "{out}", "--max-lost-s", "-1"], "durations"),
     (["track", "--det", "{det}", "--out", "{out}", "--max-gap-fill", "-3"], "durations"),
+    (["track", "--det", "{det}", "--out", "{out}", "--max-gap-fill-s", "-0.5"], "durations"),
+    (["track", "--det", "{det}", "--out", "{out}", "--max-gap-fill-s", "inf"], "max_gap_fill_s"),
     (["track", "--det", "{det}", "--out", "{out}", "--high-score", "nan"], "high_score"),
     (["track", "--det", "{det}", "--out", "{out}", "--low-score", "0.9"], "low_score"),
     (["track", "--det", "{missing}", "--out", "{out}"], "{missing}: det file not found"),

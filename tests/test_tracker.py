@@ -128,6 +128,29 @@ def test_smooth_track_fills_short_gaps_only() -> None:
     np.testing.assert_allclose(out_boxes[3], expected, atol=2.0)
 
 
+def test_offline_gap_limit_is_in_seconds() -> None:
+    """A 9-frame miss is 0.3 s at 30 fps (filled by default, 1 s) but 1.8 s at 5 fps (not);
+    ``max_gap_fill`` (frames) replaces the seconds when given."""
+    from emtrack.track.offline import gap_fill_frames
+
+    frames = np.r_[1:11, 20:31]
+    dets = MotTable.from_arrays(
+        frames, np.array([_walker(int(f), 100, 2) for f in frames]), np.full(len(frames), 0.9)
+    )
+
+    def reported(fps: float, config: TrackerConfig) -> list[int]:
+        info = SeqInfo(name="walk", frame_rate=fps, seq_length=30)
+        return track_sequence(dets, info, config=config, offline=True).result.frames.tolist()
+
+    assert reported(30.0, TrackerConfig()) == list(range(1, 31))
+    assert reported(5.0, TrackerConfig()) == frames.tolist()
+    assert reported(5.0, TrackerConfig(max_gap_fill_s=2.0)) == list(range(1, 31))
+    assert reported(30.0, TrackerConfig(max_gap_fill=8)) == frames.tolist()
+    assert gap_fill_frames(TrackerConfig(), 30.0) == 30
+    assert gap_fill_frames(TrackerConfig(max_gap_fill_s=0.5), 7.0) == 4
+    assert gap_fill_frames(TrackerConfig(max_gap_fill=3), 30.0) == 3
+
+
 def _scene_tables(seed: int):
     from emtrack.synth import SceneConfig, generate_scene
 

@@ -172,9 +172,16 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         float,
     ),
     ConfigFlag(
+        "--max-gap-fill-s",
+        "max_gap_fill_s",
+        "offline mode: fill gaps of up to this many seconds with interpolated boxes",
+        float,
+        metavar="SECONDS",
+    ),
+    ConfigFlag(
         "--max-gap-fill",
         "max_gap_fill",
-        "offline mode: fill gaps of up to this many frames with interpolated boxes",
+        "offline mode: the same limit in frames, replacing --max-gap-fill-s when given",
         int,
         metavar="FRAMES",
     ),

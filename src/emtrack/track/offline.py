@@ -67,6 +67,14 @@ def relink(
     return chains
 
 
+def gap_fill_frames(config: TrackerConfig, fps: float) -> int:
+    """The longest gap (frames) the offline pass fills: ``max_gap_fill``, else the frames
+    in ``max_gap_fill_s`` seconds at ``fps``."""
+    if config.max_gap_fill is not None:
+        return config.max_gap_fill
+    return max(0, round(config.max_gap_fill_s * fps))
+
+
 def offline_tracks(
     history: dict[int, TrackHistory],
     weights: AssociationWeights,
@@ -93,7 +101,7 @@ def offline_tracks(
             weights.noise_q,
             weights.noise_r,
             weights.noise_p_vel,
-            config.max_gap_fill,
+            gap_fill_frames(config, fps),
         )
         s_out = np.zeros(len(f_out))
         s_out[np.searchsorted(f_out, frames)] = scores

@@ -33,7 +33,11 @@ class TrackerConfig:
         max_lost_s: seconds a lost track is kept for recovery.
         match_margin: a pair is matched when its logit beats the learned dustbin logit by this.
         low_match_margin: the same for the second (low-score) stage.
-        max_gap_fill: offline mode: fill gaps of up to this many frames (interpolated boxes).
+        max_gap_fill_s: offline mode: fill gaps of up to this many seconds with boxes
+            interpolated along the smoothed trajectory (seconds, like the other durations,
+            so that the same physical gap is filled at every frame rate).
+        max_gap_fill: offline mode: the same limit in frames; when given it replaces
+            ``max_gap_fill_s`` (``None``: use the seconds).
         relink_max_s: offline mode: re-link fragments separated by up to this many seconds.
         relink_margin: offline mode: logit margin over the dustbin needed to re-link.
         min_track_hits: offline mode: drop tracks with fewer detections than this.
@@ -55,7 +59,8 @@ class TrackerConfig:
     max_lost_s: float = 1.5
     match_margin: float = 5.0
     low_match_margin: float = 10.0
-    max_gap_fill: int = 20
+    max_gap_fill_s: float = 1.0
+    max_gap_fill: int | None = None
     relink_max_s: float = 3.0
     relink_margin: float = 5.0
     min_track_hits: int = 3
@@ -76,6 +81,7 @@ class TrackerConfig:
             "low_match_margin",
             "relink_max_s",
             "relink_margin",
+            "max_gap_fill_s",
         ):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"TrackerConfig.{name} must be finite")
@@ -83,7 +89,12 @@ class TrackerConfig:
             raise ValueError("TrackerConfig.low_score must be <= high_score")
         if self.min_hits < 1 or self.min_track_hits < 1:
             raise ValueError("TrackerConfig.min_hits and min_track_hits must be >= 1")
-        if self.max_lost_s < 0 or self.max_gap_fill < 0 or self.relink_max_s < 0:
+        if (
+            self.max_lost_s < 0
+            or self.max_gap_fill_s < 0
+            or (self.max_gap_fill is not None and self.max_gap_fill < 0)
+            or self.relink_max_s < 0
+        ):
             raise ValueError("TrackerConfig durations must be >= 0")
 
 
