@@ -152,7 +152,9 @@ def test_choices_match_the_library() -> None:
     from emtrack.eval import BENCHMARKS
     from emtrack.model.loss import ASSOCIATIONS, OBJECTIVES
     from emtrack.track import SCORE_NORMALISATIONS
+    from emtrack.train.trainer import LR_SCHEDULES
 
+    assert tuple(LR_SCHEDULES) == options.LR_SCHEDULES
     assert tuple(OBJECTIVES) == options.OBJECTIVES
     assert tuple(BENCHMARKS) == options.BENCHMARKS
     assert tuple(ASSOCIATIONS) == options.ASSOCIATIONS

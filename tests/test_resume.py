@@ -191,7 +191,12 @@ def test_signal_in_process_raises_training_interrupted_at_a_step_boundary(tmp_pa
 
 
 def test_resume_with_more_epochs_equals_the_longer_run(tmp_path):
-    short = TrainConfig(**{**JOB, "epochs": 1, "steps_per_epoch": 6, "checkpoint_every": 0})
+    # A constant step size: the cosine schedule depends on the total number of steps, so there
+    # more epochs continue on the longer run's schedule from the resumed step (test below).
+    short = TrainConfig(
+        **{**JOB, "epochs": 1, "steps_per_epoch": 6, "checkpoint_every": 0},
+        lr_schedule="constant",
+    )
     path = tmp_path / "run.pt"
     train(short, checkpoint=path, progress=False)
     longer = dataclasses.replace(short, epochs=2)
@@ -207,6 +212,28 @@ def test_resume_with_more_epochs_equals_the_longer_run(tmp_path):
     torch.save(data, path)
     other = train(longer, progress=False, resume=path)
     assert not torch.equal(other.net.mlp[0].weight, reference.net.mlp[0].weight)
+
+
+def test_checkpoints_from_before_a_field_existed_resume_as_they_ran(tmp_path):
+    """A checkpoint written before ``clutter_scale``/``lr_schedule`` existed was trained with
+    scale 1 and a constant step size; resuming it must keep those, not take today's defaults."""
+    old = TrainConfig(
+        **{**JOB, "epochs": 1, "steps_per_epoch": 4, "checkpoint_every": 0},
+        clutter_scale=1.0,
+        lr_schedule="constant",
+    )
+    path = tmp_path / "old.pt"
+    train(old, checkpoint=path, progress=False)
+    data = load_checkpoint(path)
+    for key in ("clutter_scale", "lr_schedule"):
+        del data["config"][key]
+    torch.save(data, path)
+    assert TrainConfig.from_checkpoint(data["config"]) == old
+    assert TrainConfig.from_dict(data["config"]) != old  # today's defaults differ
+    longer = dataclasses.replace(old, epochs=2)
+    resumed = train(longer, progress=False, resume=path)
+    reference = train(longer, progress=False)
+    assert_bitwise_equal(resumed.net.state_dict(), reference.net.state_dict())
 
 
 @pytest.fixture

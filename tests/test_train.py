@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from pathlib import Path
@@ -18,8 +19,10 @@ from emtrack.synth import default_training_scenes
 from emtrack.train import TrainConfig, train
 from emtrack.train.clips import ClipSampler, DetectionStream, pad_clips
 from emtrack.train.trainer import (
+    EmLossModule,
     evaluate_accuracy,
     heldout_clips,
+    step_size,
     streams_from_paths,
     synthetic_streams,
 )
@@ -251,6 +254,10 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
         {"learning_rate": math.nan},
         {"learning_rate": math.inf},
         {"objective": "bogus"},
+        {"lr_schedule": "linear"},
+        {"clutter_scale": 0.0},
+        {"clutter_scale": -1.0},
+        {"clutter_scale": math.inf},
         {"synthetic_scenes": -1},
         {"heldout_scenes": -1},
         {"heldout_clips": 0},
@@ -281,6 +288,54 @@ def test_train_config_from_dict_rejects_unknown_keys():
         TrainConfig.from_dict({"epoch": 3})
     with pytest.raises(ValueError):
         TrainConfig.from_dict({**TrainConfig().to_dict(), "lr": 0.1})
+
+
+def test_cosine_schedule_decays_to_zero():
+    config = TrainConfig(epochs=2, steps_per_epoch=5, learning_rate=0.02, lr_schedule="cosine")
+    sizes = [step_size(config, step) for step in range(10)]
+    assert sizes[0] == pytest.approx(0.02)
+    assert sizes[5] == pytest.approx(0.01)  # half-way: half the step size
+    assert all(a > b for a, b in itertools.pairwise(sizes))
+    assert 0 < sizes[-1] < 0.001
+    constant = dataclasses.replace(config, lr_schedule="constant")
+    assert {step_size(constant, step) for step in range(10)} == {0.02}
+
+
+def test_cosine_schedule_reaches_the_optimiser(monkeypatch):
+    seen: list[float] = []
+    real_step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    config = TrainConfig(
+        **{**TINY, "steps_per_epoch": 4, "synthetic_scenes": 1},
+        synthetic_frames=30,
+        batch_size=2,
+        lr_schedule="cosine",
+    )
+    train(config, progress=False)
+    assert seen == pytest.approx([step_size(config, step) for step in range(4)])
+    assert seen[0] > seen[-1]
+
+
+def test_clutter_scale_shifts_the_clutter_density():
+    """``clutter_scale = s`` is the loss with the clutter density (1 / image area) times s, and
+    a larger density makes unlinked detections cheaper (a lower loss)."""
+    config = TrainConfig(synthetic_scenes=2, synthetic_frames=40, batch_size=4)
+    sampler = ClipSampler(tuple(synthetic_streams(config)), config.clip_length)
+    batch = sampler.sample(4, np.random.default_rng(0)).to("cpu", torch.float64)
+    torch.manual_seed(0)
+    net, noise = AssociationNet(config.hidden).double(), NoiseModel().double()
+    args = (batch.boxes_xyxy, batch.mask, batch.dt)
+    scaled = EmLossModule(net, noise, dataclasses.replace(config, clutter_scale=20.0))
+    plain = EmLossModule(net, noise, dataclasses.replace(config, clutter_scale=1.0))
+    loss_scaled = scaled(*args, batch.log_clutter_density)[1]
+    loss_shifted = plain(*args, batch.log_clutter_density + math.log(20.0))[1]
+    torch.testing.assert_close(loss_scaled, loss_shifted)
+    assert loss_scaled < plain(*args, batch.log_clutter_density)[1]
 
 
 def test_train_needs_something_to_train_on():

@@ -40,6 +40,8 @@ OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 # Choices of ``--association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
 ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
+# Choices of ``--lr-schedule`` (tests check this equals emtrack.train.trainer.LR_SCHEDULES).
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 # Choices of ``eval --benchmark``; tests check this equals emtrack.eval.BENCHMARKS.
@@ -250,6 +252,13 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
     ),
     ConfigFlag("--lr", "learning_rate", "Adam step size", float, metavar="LR"),
     ConfigFlag(
+        "--lr-schedule",
+        "lr_schedule",
+        "constant, or cosine (the step size decays from --lr to 0 over the run)",
+        str,
+        choices=LR_SCHEDULES,
+    ),
+    ConfigFlag(
         "--objective",
         "objective",
         "smoothed (the paper's), filtered (ablation) or innovations (exact marginal likelihood)",
@@ -263,6 +272,14 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         "against the slots' Kalman-predicted boxes, as the tracker links)",
         str,
         choices=ASSOCIATIONS,
+    ),
+    ConfigFlag(
+        "--clutter-scale",
+        "clutter_scale",
+        "multiplies the loss's density of clutter/new detections (1/image area); above 1 the "
+        "network leaves more detections unlinked",
+        float,
+        metavar="X",
     ),
     ConfigFlag("--sinkhorn-iterations", "sinkhorn_iterations", "Sinkhorn rounds", int, metavar="N"),
     ConfigFlag(

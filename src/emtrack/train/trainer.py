@@ -48,9 +48,16 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "emtrack-checkpoint-v1"
 
+#: Choices of :attr:`TrainConfig.lr_schedule`.
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+
 #: Config fields a resumed run may change: they do not change what the finished run computes
 #: (``epochs`` may grow to train longer; ``device`` changes rounding only).
 RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "device"})
+
+#: Fields added to TrainConfig after checkpoints existed, with the behaviour of the runs that
+#: wrote those checkpoints (so resuming one is still the same run).
+CHECKPOINT_LEGACY_FIELDS: dict[str, Any] = {"clutter_scale": 1.0, "lr_schedule": "constant"}
 
 #: Checkpoint keys that hold the training state needed to resume (besides the weights).
 _RESUME_KEYS: tuple[str, ...] = (
@@ -74,10 +81,15 @@ class TrainConfig:
         steps_per_epoch: optimiser steps per epoch.
         epochs: number of epochs.
         learning_rate: Adam step size.
+        lr_schedule: ``constant``, or ``cosine``: the step size decays from ``learning_rate`` to
+            0 over the run (a function of the step, so resuming continues it).
         objective: ``smoothed`` (paper), ``filtered`` (ablation) or ``innovations`` (exact
             marginal likelihood).
         association: ``chain`` (the paper's adjacent-frame products) or ``predicted``
             (detections against the slots' Kalman-predicted boxes, as the tracker links).
+        clutter_scale: multiplies the density of clutter/new detections in the loss (1 / image
+            area per pixel of box centre). Above 1, leaving a detection unlinked costs less, so
+            the network links only what the motion model explains well.
         sinkhorn_iterations: Sinkhorn rounds.
         max_stride: clips take every s-th frame, s in ``1 … max_stride``.
         max_detections: detections kept per frame (highest scores).
@@ -99,8 +111,10 @@ class TrainConfig:
     steps_per_epoch: int = 50
     epochs: int = 10
     learning_rate: float = 1e-2
+    lr_schedule: str = "cosine"
     objective: str = "smoothed"
     association: str = "chain"
+    clutter_scale: float = 20.0
     sinkhorn_iterations: int = 20
     max_stride: int = 2
     max_detections: int = 48
@@ -133,10 +147,14 @@ class TrainConfig:
             raise ValueError("TrainConfig.clip_length must be >= 2")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise ValueError(f"TrainConfig.learning_rate must be > 0, got {self.learning_rate}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"TrainConfig.objective must be one of {OBJECTIVES}")
         if self.association not in ASSOCIATIONS:
             raise ValueError(f"TrainConfig.association must be one of {ASSOCIATIONS}")
+        if not (self.clutter_scale > 0 and math.isfinite(self.clutter_scale)):
+            raise ValueError(f"TrainConfig.clutter_scale must be > 0, got {self.clutter_scale}")
         try:
             torch.device(self.device)
         except RuntimeError:
@@ -171,6 +189,12 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig keys: {sorted(unknown)}")
         return cls(**{**data, "hidden": tuple(data.get("hidden", (32, 32)))})
+
+    @classmethod
+    def from_checkpoint(cls, data: dict) -> TrainConfig:
+        """The config stored in a checkpoint; a field the checkpoint predates takes the value
+        its run used (:data:`CHECKPOINT_LEGACY_FIELDS`), not today's default."""
+        return cls.from_dict({**CHECKPOINT_LEGACY_FIELDS, **data})
 
 
 @dataclass
@@ -404,7 +428,7 @@ def resume_config(
     checkpoint's value (``check_resumable`` refuses the others).
     """
     try:
-        base = TrainConfig.from_dict(dict(checkpoint_config))
+        base = TrainConfig.from_checkpoint(dict(checkpoint_config))
     except (TypeError, ValueError) as exc:
         raise EmtrackInputError(f"the checkpoint's config is not valid ({exc})") from exc
     return dataclasses.replace(base, **dict(overrides or {}))
@@ -426,7 +450,7 @@ def check_resumable(checkpoint: Mapping[str, Any], config: TrainConfig, path: st
             path,
         )
     try:
-        saved = TrainConfig.from_dict(dict(checkpoint["config"]))
+        saved = TrainConfig.from_checkpoint(dict(checkpoint["config"]))
     except (TypeError, ValueError, KeyError) as exc:
         raise EmtrackInputError(
             f"cannot resume: the checkpoint's config is invalid ({exc})", path
@@ -500,6 +524,7 @@ class EmLossModule(nn.Module):
         self.noise = noise
         self.objective = config.objective
         self.association = config.association
+        self.log_clutter_scale = math.log(config.clutter_scale)
         self.sinkhorn_iterations = config.sinkhorn_iterations
         self.learn_noise = config.learn_noise
 
@@ -516,7 +541,7 @@ class EmLossModule(nn.Module):
             boxes_xyxy: ``(B, T, N, 4)``; mask: ``(B, T, N)``; dt, log_clutter_density: ``(B,)``
                 (the fields of :class:`~emtrack.model.loss.ClipBatch`).
         """
-        batch = ClipBatch(boxes_xyxy, mask, dt, log_clutter_density)
+        batch = ClipBatch(boxes_xyxy, mask, dt, log_clutter_density + self.log_clutter_scale)
         out = em_loss(
             self.net,
             self.noise,
@@ -527,6 +552,14 @@ class EmLossModule(nn.Module):
             association=self.association,  # type: ignore[arg-type]
         )
         return out.loss, out.association_nll, out.noise_nll, out.mean_slot_mass
+
+
+def step_size(config: TrainConfig, step: int) -> float:
+    """Adam's step size for optimiser step ``step`` (0-based) of the run."""
+    if config.lr_schedule == "cosine":
+        total = config.epochs * config.steps_per_epoch
+        return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / total))
+    return config.learning_rate
 
 
 def _detection_count(mask: torch.Tensor) -> float:
@@ -690,6 +723,8 @@ def _train(
                 sums, elapsed = np.zeros(4), 0.0
             while True:
                 stop_if_asked()
+                for group in optimizer.param_groups:
+                    group["lr"] = step_size(config, done)
                 full = sampler.sample(config.batch_size, rng)
                 batch = context.shard(full)
                 share = _detection_count(batch.mask) / _detection_count(full.mask)
