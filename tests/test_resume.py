@@ -192,7 +192,8 @@ def test_signal_in_process_raises_training_interrupted_at_a_step_boundary(tmp_pa
 
 def test_resume_with_more_epochs_equals_the_longer_run(tmp_path):
     # A constant step size: the cosine schedule depends on the total number of steps, so there
-    # more epochs continue on the longer run's schedule from the resumed step (test below).
+    # more epochs continue on the longer run's schedule from the resumed step. (The clutter
+    # warm-up is counted in epochs from the start, so more epochs do not change it.)
     short = TrainConfig(
         **{**JOB, "epochs": 1, "steps_per_epoch": 6, "checkpoint_every": 0},
         lr_schedule="constant",
@@ -215,17 +216,19 @@ def test_resume_with_more_epochs_equals_the_longer_run(tmp_path):
 
 
 def test_checkpoints_from_before_a_field_existed_resume_as_they_ran(tmp_path):
-    """A checkpoint written before ``clutter_scale``/``lr_schedule`` existed was trained with
-    scale 1 and a constant step size; resuming it must keep those, not take today's defaults."""
+    """A checkpoint written before ``clutter_scale``, ``clutter_warmup_epochs`` and
+    ``lr_schedule`` existed was trained with scale 1 and a constant step size; resuming it must
+    keep those, not take today's defaults."""
     old = TrainConfig(
         **{**JOB, "epochs": 1, "steps_per_epoch": 4, "checkpoint_every": 0},
         clutter_scale=1.0,
+        clutter_warmup_epochs=0.0,
         lr_schedule="constant",
     )
     path = tmp_path / "old.pt"
     train(old, checkpoint=path, progress=False)
     data = load_checkpoint(path)
-    for key in ("clutter_scale", "lr_schedule"):
+    for key in ("clutter_scale", "clutter_warmup_epochs", "lr_schedule"):
         del data["config"][key]
     torch.save(data, path)
     assert TrainConfig.from_checkpoint(data["config"]) == old

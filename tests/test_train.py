@@ -20,6 +20,7 @@ from emtrack.train import TrainConfig, train
 from emtrack.train.clips import ClipSampler, DetectionStream, pad_clips
 from emtrack.train.trainer import (
     EmLossModule,
+    clutter_log_scale,
     evaluate_accuracy,
     heldout_clips,
     step_size,
@@ -258,6 +259,8 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
         {"clutter_scale": 0.0},
         {"clutter_scale": -1.0},
         {"clutter_scale": math.inf},
+        {"clutter_warmup_epochs": -0.1},
+        {"clutter_warmup_epochs": math.nan},
         {"synthetic_scenes": -1},
         {"heldout_scenes": -1},
         {"heldout_clips": 0},
@@ -321,21 +324,60 @@ def test_cosine_schedule_reaches_the_optimiser(monkeypatch):
     assert seen[0] > seen[-1]
 
 
-def test_clutter_scale_shifts_the_clutter_density():
-    """``clutter_scale = s`` is the loss with the clutter density (1 / image area) times s, and
-    a larger density makes unlinked detections cheaper (a lower loss)."""
+def test_clutter_scale_warms_up_geometrically():
+    config = TrainConfig(
+        epochs=2, steps_per_epoch=10, clutter_scale=20.0, clutter_warmup_epochs=0.4
+    )
+    scales = [math.exp(clutter_log_scale(config, step)) for step in range(20)]
+    assert scales[0] == pytest.approx(1.0)
+    assert scales[2] == pytest.approx(math.sqrt(20.0))  # half-way through the 4 warm-up steps
+    assert all(a < b for a, b in itertools.pairwise(scales[:5]))
+    assert scales[4:] == pytest.approx([20.0] * 16)
+    at_once = dataclasses.replace(config, clutter_warmup_epochs=0.0)
+    assert [clutter_log_scale(at_once, step) for step in range(3)] == [math.log(20.0)] * 3
+
+
+def test_the_trainer_passes_the_clutter_density_to_the_loss(monkeypatch):
+    """Each step's loss sees ``-log(image area) + log(scale at that step)``, and a larger
+    density makes unlinked detections cheaper (a lower loss)."""
+    seen: list[torch.Tensor] = []
+    sampled: list[torch.Tensor] = []
+    real_em_loss, real_sample = trainer_module.em_loss, ClipSampler.sample
+
+    def spy_loss(net, noise, batch, *args, **kwargs):
+        seen.append(batch.log_clutter_density.detach().double().clone())
+        return real_em_loss(net, noise, batch, *args, **kwargs)
+
+    def spy_sample(self, *args, **kwargs):
+        batch = real_sample(self, *args, **kwargs)
+        sampled.append(batch.log_clutter_density.clone())  # -log(image area) of each clip
+        return batch
+
+    monkeypatch.setattr(trainer_module, "em_loss", spy_loss)
+    monkeypatch.setattr(ClipSampler, "sample", spy_sample)
+    config = TrainConfig(
+        **{**TINY, "steps_per_epoch": 5, "synthetic_scenes": 1},
+        synthetic_frames=30,
+        batch_size=2,
+        clutter_scale=20.0,
+        clutter_warmup_epochs=0.4,
+    )
+    train(config, progress=False)
+    assert len(seen) == len(sampled) == 5
+    for step, (loss_side, raw) in enumerate(zip(seen, sampled, strict=True)):
+        expected = raw + clutter_log_scale(config, step)
+        torch.testing.assert_close(loss_side, expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(seen[0], sampled[0], rtol=0, atol=1e-5)  # scale 1 at step 0
+    assert float((seen[-1] - sampled[-1]).min()) == pytest.approx(math.log(20.0), abs=1e-5)
+
     config = TrainConfig(synthetic_scenes=2, synthetic_frames=40, batch_size=4)
     sampler = ClipSampler(tuple(synthetic_streams(config)), config.clip_length)
     batch = sampler.sample(4, np.random.default_rng(0)).to("cpu", torch.float64)
     torch.manual_seed(0)
-    net, noise = AssociationNet(config.hidden).double(), NoiseModel().double()
+    module = EmLossModule(AssociationNet(config.hidden).double(), NoiseModel().double(), config)
     args = (batch.boxes_xyxy, batch.mask, batch.dt)
-    scaled = EmLossModule(net, noise, dataclasses.replace(config, clutter_scale=20.0))
-    plain = EmLossModule(net, noise, dataclasses.replace(config, clutter_scale=1.0))
-    loss_scaled = scaled(*args, batch.log_clutter_density)[1]
-    loss_shifted = plain(*args, batch.log_clutter_density + math.log(20.0))[1]
-    torch.testing.assert_close(loss_scaled, loss_shifted)
-    assert loss_scaled < plain(*args, batch.log_clutter_density)[1]
+    plain = module(*args, batch.log_clutter_density)[1]
+    assert module(*args, batch.log_clutter_density + math.log(20.0))[1] < plain
 
 
 def test_train_needs_something_to_train_on():

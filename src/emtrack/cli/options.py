@@ -281,6 +281,13 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         float,
         metavar="X",
     ),
+    ConfigFlag(
+        "--clutter-warmup-epochs",
+        "clutter_warmup_epochs",
+        "epochs over which the clutter scale grows from 1 to --clutter-scale",
+        float,
+        metavar="E",
+    ),
     ConfigFlag("--sinkhorn-iterations", "sinkhorn_iterations", "Sinkhorn rounds", int, metavar="N"),
     ConfigFlag(
         "--hidden", "hidden", "MLP hidden widths, comma-separated", _int_tuple, metavar="W,W"

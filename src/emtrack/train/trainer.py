@@ -57,7 +57,11 @@ RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "dev
 
 #: Fields added to TrainConfig after checkpoints existed, with the behaviour of the runs that
 #: wrote those checkpoints (so resuming one is still the same run).
-CHECKPOINT_LEGACY_FIELDS: dict[str, Any] = {"clutter_scale": 1.0, "lr_schedule": "constant"}
+CHECKPOINT_LEGACY_FIELDS: dict[str, Any] = {
+    "clutter_scale": 1.0,
+    "clutter_warmup_epochs": 0.0,
+    "lr_schedule": "constant",
+}
 
 #: Checkpoint keys that hold the training state needed to resume (besides the weights).
 _RESUME_KEYS: tuple[str, ...] = (
@@ -90,6 +94,9 @@ class TrainConfig:
         clutter_scale: multiplies the density of clutter/new detections in the loss (1 / image
             area per pixel of box centre). Above 1, leaving a detection unlinked costs less, so
             the network links only what the motion model explains well.
+        clutter_warmup_epochs: epochs over which the scale grows (geometrically) from 1 to
+            ``clutter_scale``. An untrained network links nothing reliably, and a large clutter
+            density from the first step can keep it sending every detection to the dustbin.
         sinkhorn_iterations: Sinkhorn rounds.
         max_stride: clips take every s-th frame, s in ``1 … max_stride``.
         max_detections: detections kept per frame (highest scores).
@@ -115,6 +122,7 @@ class TrainConfig:
     objective: str = "smoothed"
     association: str = "chain"
     clutter_scale: float = 20.0
+    clutter_warmup_epochs: float = 1.0
     sinkhorn_iterations: int = 20
     max_stride: int = 2
     max_detections: int = 48
@@ -155,6 +163,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.association must be one of {ASSOCIATIONS}")
         if not (self.clutter_scale > 0 and math.isfinite(self.clutter_scale)):
             raise ValueError(f"TrainConfig.clutter_scale must be > 0, got {self.clutter_scale}")
+        if not (self.clutter_warmup_epochs >= 0 and math.isfinite(self.clutter_warmup_epochs)):
+            raise ValueError(
+                f"TrainConfig.clutter_warmup_epochs must be >= 0, got {self.clutter_warmup_epochs}"
+            )
         try:
             torch.device(self.device)
         except RuntimeError:
@@ -524,7 +536,6 @@ class EmLossModule(nn.Module):
         self.noise = noise
         self.objective = config.objective
         self.association = config.association
-        self.log_clutter_scale = math.log(config.clutter_scale)
         self.sinkhorn_iterations = config.sinkhorn_iterations
         self.learn_noise = config.learn_noise
 
@@ -541,7 +552,7 @@ class EmLossModule(nn.Module):
             boxes_xyxy: ``(B, T, N, 4)``; mask: ``(B, T, N)``; dt, log_clutter_density: ``(B,)``
                 (the fields of :class:`~emtrack.model.loss.ClipBatch`).
         """
-        batch = ClipBatch(boxes_xyxy, mask, dt, log_clutter_density + self.log_clutter_scale)
+        batch = ClipBatch(boxes_xyxy, mask, dt, log_clutter_density)
         out = em_loss(
             self.net,
             self.noise,
@@ -560,6 +571,17 @@ def step_size(config: TrainConfig, step: int) -> float:
         total = config.epochs * config.steps_per_epoch
         return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / total))
     return config.learning_rate
+
+
+def clutter_log_scale(config: TrainConfig, step: int) -> float:
+    """``log`` of the clutter-density factor at optimiser step ``step`` (0-based): 0 at the
+    start, ``log(clutter_scale)`` from the end of the warm-up on (which does not depend on the
+    number of epochs, so resuming with more epochs keeps it)."""
+    full = math.log(config.clutter_scale)
+    warmup_steps = config.clutter_warmup_epochs * config.steps_per_epoch
+    if step >= warmup_steps:
+        return full
+    return full * step / warmup_steps
 
 
 def _detection_count(mask: torch.Tensor) -> float:
@@ -731,7 +753,10 @@ def _train(
                 batch = batch.to(config.device, config.dtype)
                 start = time.perf_counter()
                 loss, association_nll, noise_nll, mass = model(
-                    batch.boxes_xyxy, batch.mask, batch.dt, batch.log_clutter_density
+                    batch.boxes_xyxy,
+                    batch.mask,
+                    batch.dt,
+                    batch.log_clutter_density + clutter_log_scale(config, done),
                 )
                 optimizer.zero_grad(set_to_none=True)
                 # DDP averages gradients over ranks: weighted so the average is the full batch's.
