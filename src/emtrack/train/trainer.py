@@ -51,8 +51,9 @@ CHECKPOINT_FORMAT = "emtrack-checkpoint-v1"
 #: Choices of :attr:`TrainConfig.lr_schedule`.
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
-#: Config fields a resumed run may change: they do not change what the finished run computes
-#: (``epochs`` may grow to train longer; ``device`` changes rounding only).
+#: Config fields a resumed run may change: ``checkpoint_every`` and ``device`` do not change
+#: what the run computes (``device`` changes rounding only); ``epochs`` may grow to train longer
+#: (with the cosine step size the remaining steps then follow the longer run's schedule).
 RESUMABLE_FIELDS: frozenset[str] = frozenset({"epochs", "checkpoint_every", "device"})
 
 #: Fields added to TrainConfig after checkpoints existed, with the behaviour of the runs that
