@@ -151,6 +151,42 @@ def test_offline_gap_limit_is_in_seconds() -> None:
     assert gap_fill_frames(TrackerConfig(max_gap_fill=3), 30.0) == 3
 
 
+def test_offline_drops_trajectories_of_the_least_confident_detections() -> None:
+    """Three walkers at 0.95 and one at 0.8: the fourth's detections rank 0.25 in the file
+    (below the default 0.3), so the offline pass drops it; online reports all four. The cut is
+    relative to the file: the same walker among walkers of its own score is kept."""
+    frames = np.repeat(np.arange(1, 31), 4)
+    boxes = np.array(
+        [_walker(int(f), 100, 2, y=200.0 + 250 * k) for f in range(1, 31) for k in range(4)]
+    )
+    scores = np.tile([0.95, 0.95, 0.95, 0.8], 30)
+    dets = MotTable.from_arrays(frames, boxes, scores)
+    info = SeqInfo(name="walk", frame_rate=30.0, seq_length=30)
+
+    def tracks(config: TrackerConfig, offline: bool, table: MotTable = dets) -> int:
+        result = track_sequence(table, info, config=config, offline=offline).result
+        return len(np.unique(result.ids))
+
+    assert tracks(TrackerConfig(), offline=False) == 4
+    assert tracks(TrackerConfig(), offline=True) == 3
+    assert tracks(TrackerConfig(min_track_score_rank=0.0), offline=True) == 4
+    assert tracks(TrackerConfig(min_track_score_rank=0.2), offline=True) == 4
+    all_low = MotTable.from_arrays(frames, boxes, np.full(len(frames), 0.8))
+    assert tracks(TrackerConfig(), offline=True, table=all_low) == 4
+
+
+def test_mean_score_ranks() -> None:
+    from emtrack.track.offline import mean_score_ranks
+
+    reference = np.array([0.1, 0.5, 0.5, 0.9])
+    ranks = mean_score_ranks([np.array([0.5]), np.array([0.1, 0.9]), np.array([0.95])], reference)
+    np.testing.assert_allclose(ranks, [0.75, 0.625, 1.0])
+    np.testing.assert_array_equal(mean_score_ranks([np.array([0.3])], np.zeros(0)), [1.0])
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="min_track_score_rank"):
+            TrackerConfig(min_track_score_rank=bad)
+
+
 def _scene_tables(seed: int):
     from emtrack.synth import SceneConfig, generate_scene
 

@@ -206,6 +206,14 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         "offline mode: drop tracks with fewer detections than this",
         int,
     ),
+    ConfigFlag(
+        "--min-track-score-rank",
+        "min_track_score_rank",
+        "offline mode: drop trajectories whose detections' mean score rank (the fraction of "
+        "the sequence's detections scoring at most as high) is below this; 0 keeps all",
+        float,
+        metavar="RANK",
+    ),
 )
 
 

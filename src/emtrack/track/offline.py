@@ -1,4 +1,5 @@
-"""Offline pass: keep confirmed tracks whole, re-link fragments, RTS-smooth and fill gaps."""
+"""Offline pass: keep confirmed tracks whole, re-link fragments, drop the trajectories made of
+the detector's least confident detections, RTS-smooth and fill gaps."""
 
 from __future__ import annotations
 
@@ -67,6 +68,26 @@ def relink(
     return chains
 
 
+def mean_score_ranks(scores: list[np.ndarray], reference: np.ndarray) -> np.ndarray:
+    """Mean rank of each trajectory's detection scores among ``reference``.
+
+    Args:
+        scores: one ``(L_i,)`` array of detection scores per trajectory.
+        reference: ``(N,)`` the scores of every detection of the sequence.
+
+    Returns:
+        ``(len(scores),)`` means of the ranks, a rank being the fraction of ``reference``
+        scoring at most as high (as :func:`~emtrack.track.normalised_scores` ranks);
+        1 for every trajectory when ``reference`` is empty.
+    """
+    if len(reference) == 0:
+        return np.ones(len(scores))
+    ordered = np.sort(reference)
+    return np.array(
+        [np.searchsorted(ordered, s, side="right").mean() / len(ordered) for s in scores]
+    )
+
+
 def gap_fill_frames(config: TrackerConfig, fps: float) -> int:
     """The longest gap (frames) the offline pass fills: ``max_gap_fill``, else the frames
     in ``max_gap_fill_s`` seconds at ``fps``."""
@@ -80,14 +101,33 @@ def offline_tracks(
     weights: AssociationWeights,
     fps: float,
     config: TrackerConfig,
+    score_reference: np.ndarray,
 ) -> MotTable:
-    """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K."""
+    """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K.
+
+    Args:
+        history: every track's matches (:attr:`Tracker.history`).
+        weights: the association weights (re-linking) and noise constants (smoothing).
+        fps: frames per second.
+        config: tracker settings (the offline ones: ``min_track_hits``, ``relink_*``,
+            ``min_track_score_rank``, ``max_gap_fill*``).
+        score_reference: ``(N,)`` the scores of all the sequence's detections, as the tracker
+            compared them; ``min_track_score_rank`` ranks a trajectory's scores among these.
+    """
     tracks = [
         h
         for h in sorted(history.values(), key=lambda h: h.track_id)
         if h.confirmed and len(h.frames) >= config.min_track_hits
     ]
     chains = relink(tracks, weights, fps, config)
+    if config.min_track_score_rank > 0 and chains:
+        # Detector false positives that persist (reflections, background clutter) form
+        # trajectories of low-confidence detections; true objects score higher on average.
+        ranks = mean_score_ranks(
+            [np.concatenate([np.asarray(tracks[k].scores) for k in c]) for c in chains],
+            np.asarray(score_reference, dtype=np.float64),
+        )
+        chains = [c for c, r in zip(chains, ranks, strict=True) if r >= config.min_track_score_rank]
     chains.sort(key=lambda c: tracks[c[0]].frames[0])
     out_frames, out_ids, out_boxes, out_scores = [], [], [], []
     for new_id, chain in enumerate(chains, start=1):

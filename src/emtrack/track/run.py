@@ -78,7 +78,9 @@ def track_sequence(
             boxes.append(out[:, :4])
             scores.append(dets[tracker.last_rows, 4])
     if offline:
-        result = offline_tracks(tracker.history, tracker.weights, tracker.frame_rate, config)
+        result = offline_tracks(
+            tracker.history, tracker.weights, tracker.frame_rate, config, tracker_scores
+        )
     elif frames:
         result = MotTable.from_arrays(
             np.concatenate(frames),

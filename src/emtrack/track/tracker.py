@@ -41,6 +41,11 @@ class TrackerConfig:
         relink_max_s: offline mode: re-link fragments separated by up to this many seconds.
         relink_margin: offline mode: logit margin over the dustbin needed to re-link.
         min_track_hits: offline mode: drop tracks with fewer detections than this.
+        min_track_score_rank: offline mode: drop trajectories whose detections' mean score
+            rank is below this (0 keeps all). A detection's rank is the fraction of the
+            sequence's detections scoring at most as high, so the cut follows each detector's
+            own score distribution: trajectories made mostly of its least confident
+            detections are dropped, whatever its score scale.
         score_normalisation: how whole-sequence tracking (:func:`~emtrack.track.track_sequence`,
             the CLI) treats a det file's scores before comparing them with the thresholds above:
             ``auto`` (default) keeps scores that all lie in [0, 1] and otherwise replaces each
@@ -64,6 +69,7 @@ class TrackerConfig:
     relink_max_s: float = 3.0
     relink_margin: float = 5.0
     min_track_hits: int = 3
+    min_track_score_rank: float = 0.3
     score_normalisation: str = "auto"
 
     def __post_init__(self) -> None:
@@ -82,9 +88,12 @@ class TrackerConfig:
             "relink_max_s",
             "relink_margin",
             "max_gap_fill_s",
+            "min_track_score_rank",
         ):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"TrackerConfig.{name} must be finite")
+        if not 0.0 <= self.min_track_score_rank <= 1.0:
+            raise ValueError("TrackerConfig.min_track_score_rank must lie in [0, 1]")
         if self.low_score > self.high_score:
             raise ValueError("TrackerConfig.low_score must be <= high_score")
         if self.min_hits < 1 or self.min_track_hits < 1:
