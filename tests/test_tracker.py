@@ -182,6 +182,9 @@ def test_mean_score_ranks() -> None:
     ranks = mean_score_ranks([np.array([0.5]), np.array([0.1, 0.9]), np.array([0.95])], reference)
     np.testing.assert_allclose(ranks, [0.75, 0.625, 1.0])
     np.testing.assert_array_equal(mean_score_ranks([np.array([0.3])], np.zeros(0)), [1.0])
+    assert mean_score_ranks([], reference).shape == (0,)
+    with pytest.raises(ValueError, match="at least one score"):
+        mean_score_ranks([np.array([0.5]), np.zeros(0)], reference)
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="min_track_score_rank"):
             TrackerConfig(min_track_score_rank=bad)

@@ -72,7 +72,7 @@ def mean_score_ranks(scores: list[np.ndarray], reference: np.ndarray) -> np.ndar
     """Mean rank of each trajectory's detection scores among ``reference``.
 
     Args:
-        scores: one ``(L_i,)`` array of detection scores per trajectory.
+        scores: one non-empty ``(L_i,)`` array of detection scores per trajectory.
         reference: ``(N,)`` the scores of every detection of the sequence.
 
     Returns:
@@ -80,12 +80,14 @@ def mean_score_ranks(scores: list[np.ndarray], reference: np.ndarray) -> np.ndar
         scoring at most as high (as :func:`~emtrack.track.normalised_scores` ranks);
         1 for every trajectory when ``reference`` is empty.
     """
-    if len(reference) == 0:
+    lengths = np.array([len(s) for s in scores], dtype=np.int64)
+    if (lengths == 0).any():
+        raise ValueError("mean_score_ranks: every trajectory needs at least one score")
+    if len(reference) == 0 or len(scores) == 0:
         return np.ones(len(scores))
-    ordered = np.sort(reference)
-    return np.array(
-        [np.searchsorted(ordered, s, side="right").mean() / len(ordered) for s in scores]
-    )
+    ranks = np.searchsorted(np.sort(reference), np.concatenate(scores), side="right")
+    starts = np.cumsum(lengths) - lengths
+    return np.add.reduceat(ranks, starts) / (lengths * len(reference))
 
 
 def gap_fill_frames(config: TrackerConfig, fps: float) -> int:
