@@ -1,0 +1,233 @@
+"""Held-out association accuracy of a trained model, by frame gap and by frame rate.
+
+The figures of training's "held-out link accuracy" for any model file — the shipped one by
+default — without retraining it: clips from synthetic scenes (:func:`emtrack.synth.
+default_training_scenes`, seeded as the trainer seeds its held-out scenes, so never the
+scenes a model trained with the same ``--seed`` saw) are linked frame to frame by the learned
+network, by IoU ≥ 0.3 + Hungarian and by a Kalman filter given the true identities
+(:mod:`emtrack.train.accuracy`). Rows per frame gap (clips of every ``s``-th frame), then per
+frame rate at gap 1: where objects move further between frames (low frame rates), overlap
+says less and the learned association gains most.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from emtrack.bench.track_bench import environment_info
+from emtrack.errors import EmtrackInputError
+from emtrack.io.atomic import write_json as io_write_json
+from emtrack.model.network import AssociationNet, NoiseModel
+from emtrack.synth import Scene, default_training_scenes
+from emtrack.track.weights import AssociationWeights, load_model
+from emtrack.train.accuracy import labelled_clips
+from emtrack.train.trainer import TrainConfig, evaluate_accuracy
+
+__all__ = ["AccuracyReport", "AccuracyRow", "run_accuracy_bench", "torch_modules", "write_json"]
+
+HELDOUT_SEED_OFFSET = 1_000_003
+"""Added to ``--seed`` for the scenes, as the trainer does for its held-out scenes."""
+
+CLIP_SEED_OFFSET = 7
+"""Added to ``--seed`` for the clip sampling, as the trainer does."""
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """Link accuracy of the three linkers on one set of clips.
+
+    Attributes:
+        group: ``"gap"`` (all scenes, clips of every ``value``-th frame) or ``"fps"`` (the
+            scenes of frame rate ``value``, gap 1).
+        value: The gap in frames, or the frame rate.
+        scenes: Scenes the clips were drawn from.
+        detections: Detections scored (every real detection of clip frames 1 … T-1).
+        network: The learned network's accuracy (0–1).
+        iou: IoU ≥ 0.3 + Hungarian.
+        oracle: Kalman filter given the true identities.
+    """
+
+    group: str
+    value: float
+    scenes: int
+    detections: int
+    network: float
+    iou: float
+    oracle: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "value": self.value,
+            "scenes": self.scenes,
+            "detections": self.detections,
+            "network": self.network,
+            "iou": self.iou,
+            "oracle": self.oracle,
+        }
+
+
+@dataclass(frozen=True)
+class AccuracyReport:
+    """One run of :func:`run_accuracy_bench`.
+
+    Attributes:
+        rows: The gap rows (increasing gap), then the frame-rate rows (increasing rate).
+        settings: The run's settings.
+        environment: Versions, machine and git commit.
+    """
+
+    rows: tuple[AccuracyRow, ...]
+    settings: dict[str, Any]
+    environment: dict[str, Any]
+
+    def format_table(self) -> str:
+        """Two plain-text tables: by frame gap, then by frame rate (gap 1)."""
+        lines = [f"held-out link accuracy, model {self.settings['model']}"]
+        for group, title in (("gap", "gap (frames)"), ("fps", "frame rate (gap 1)")):
+            rows = [row for row in self.rows if row.group == group]
+            if not rows:
+                continue
+            lines += [
+                "",
+                f"{title:<20}  scenes  detections  network     iou  true-id KF  network-iou",
+                f"{'-' * 20}  ------  ----------  -------  ------  ----------  -----------",
+            ]
+            for row in rows:
+                value = f"{row.value:g}"
+                lines.append(
+                    f"{value:<20}  {row.scenes:>6}  {row.detections:>10}  "
+                    f"{100 * row.network:>6.1f}%  {100 * row.iou:>5.1f}%  "
+                    f"{100 * row.oracle:>9.1f}%  {100 * (row.network - row.iou):>+10.1f}"
+                )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": "accuracy",
+            "settings": self.settings,
+            "rows": [row.to_dict() for row in self.rows],
+            **self.environment,
+        }
+
+
+def torch_modules(weights: AssociationWeights) -> tuple[AssociationNet, NoiseModel]:
+    """The torch network and noise model holding exported weights (float64)."""
+    hidden = tuple(int(w.shape[1]) for w, _ in weights.layers[:-1])
+    net = AssociationNet(hidden).double()
+    linears = [m for m in net.mlp if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for linear, (w, b) in zip(linears, weights.layers, strict=True):
+            linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.T)))
+            linear.bias.copy_(torch.from_numpy(np.asarray(b)))
+        net.dustbin_logit.fill_(float(weights.dustbin_logit))
+        noise = NoiseModel().double()
+        # Set in float64: NoiseModel(q, ...) would round the logs to float32 first.
+        noise.log_q.fill_(math.log(weights.noise_q))
+        noise.log_r.fill_(math.log(weights.noise_r))
+        noise.log_p_vel.fill_(math.log(weights.noise_p_vel))
+    return net, noise
+
+
+def run_accuracy_bench(
+    model: str | os.PathLike[str] | AssociationWeights | None = None,
+    *,
+    scenes: int = 30,
+    clips: int = 48,
+    clip_length: int = 10,
+    gaps: Sequence[int] = (1, 2, 3, 4),
+    seed: int = 0,
+) -> AccuracyReport:
+    """Score the model and both baselines on held-out synthetic clips.
+
+    Args:
+        model: ``.npz`` export, training checkpoint (``.pt``), loaded weights, or None for
+            the shipped model.
+        scenes: Synthetic scenes (300 frames each) the clips are drawn from. The first six
+            are the trainer's held-out scenes of the same seed, so ``scenes=6`` gives the
+            gap rows that training prints at its end.
+        clips: Clips per row.
+        clip_length: Frames per clip.
+        gaps: Frame gaps of the gap rows.
+        seed: Seed of scenes and clips (the trainer's ``--seed``).
+
+    Raises:
+        EmtrackInputError: A count below 1 (``clip_length`` below 2) or an unreadable model.
+    """
+    for name, value, low in (
+        ("scenes", scenes, 1),
+        ("clips", clips, 1),
+        ("clip_length", clip_length, 2),
+    ):
+        if value < low:
+            raise EmtrackInputError(f"{name} must be >= {low}, got {value}")
+    if not gaps or min(gaps) < 1:
+        raise EmtrackInputError(f"gaps must be >= 1, got {list(gaps)}")
+    weights = load_model(model)
+    config = TrainConfig(clip_length=clip_length, seed=seed)
+    net, noise = torch_modules(weights)
+    net, noise = net.to(config.dtype), noise.to(config.dtype)
+    scene_list = default_training_scenes(
+        scenes, seed + HELDOUT_SEED_OFFSET, config.synthetic_frames
+    )
+    rows = [
+        _score("gap", gap, scene_list, net, noise, config, clips, gap) for gap in sorted(set(gaps))
+    ]
+    rates = sorted({scene.seqinfo.frame_rate for scene in scene_list})
+    for rate in rates:
+        group = [scene for scene in scene_list if scene.seqinfo.frame_rate == rate]
+        rows.append(_score("fps", rate, group, net, noise, config, clips, 1))
+    if model is None:
+        model_name = "shipped default"
+    elif isinstance(model, AssociationWeights):
+        model_name = "weights given"
+    else:
+        model_name = str(model)
+    settings = {
+        "model": model_name,
+        "scenes": scenes,
+        "clips": clips,
+        "clip_length": clip_length,
+        "gaps": sorted(set(gaps)),
+        "seed": seed,
+        "sinkhorn_iterations": config.sinkhorn_iterations,
+    }
+    return AccuracyReport(tuple(rows), settings, environment_info())
+
+
+def _score(
+    group: str,
+    value: float,
+    scenes: list[Scene],
+    net: AssociationNet,
+    noise: NoiseModel,
+    config: TrainConfig,
+    num_clips: int,
+    stride: int,
+) -> AccuracyRow:
+    rng = np.random.default_rng(config.seed + CLIP_SEED_OFFSET)
+    labelled = labelled_clips(scenes, num_clips, config.clip_length, rng, stride)
+    scores = evaluate_accuracy(net, noise, labelled, config, baselines=True)
+    return AccuracyRow(
+        group=group,
+        value=float(value),
+        scenes=len(scenes),
+        detections=int(labelled.batch.mask[:, 1:].sum()),
+        network=float(scores["accuracy"]),
+        iou=float(scores["iou_accuracy"]),
+        oracle=float(scores["oracle_accuracy"]),
+    )
+
+
+def write_json(report: AccuracyReport, path: str | os.PathLike[str] | Path) -> None:
+    """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
+    io_write_json(path, report.to_dict())
