@@ -30,15 +30,14 @@ from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import Scene, default_training_scenes
 from emtrack.track.weights import AssociationWeights, load_model
 from emtrack.train.accuracy import labelled_clips
-from emtrack.train.trainer import TrainConfig, evaluate_accuracy
+from emtrack.train.trainer import (
+    HELDOUT_CLIP_SEED_OFFSET,
+    HELDOUT_SCENE_SEED_OFFSET,
+    TrainConfig,
+    evaluate_accuracy,
+)
 
 __all__ = ["AccuracyReport", "AccuracyRow", "run_accuracy_bench", "torch_modules", "write_json"]
-
-HELDOUT_SEED_OFFSET = 1_000_003
-"""Added to ``--seed`` for the scenes, as the trainer does for its held-out scenes."""
-
-CLIP_SEED_OFFSET = 7
-"""Added to ``--seed`` for the clip sampling, as the trainer does."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +176,7 @@ def run_accuracy_bench(
     net, noise = torch_modules(weights)
     net, noise = net.to(config.dtype), noise.to(config.dtype)
     scene_list = default_training_scenes(
-        scenes, seed + HELDOUT_SEED_OFFSET, config.synthetic_frames
+        scenes, seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
     )
     rows = [
         _score("gap", gap, scene_list, net, noise, config, clips, gap) for gap in sorted(set(gaps))
@@ -214,7 +213,7 @@ def _score(
     num_clips: int,
     stride: int,
 ) -> AccuracyRow:
-    rng = np.random.default_rng(config.seed + CLIP_SEED_OFFSET)
+    rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
     labelled = labelled_clips(scenes, num_clips, config.clip_length, rng, stride)
     scores = evaluate_accuracy(net, noise, labelled, config, baselines=True)
     return AccuracyRow(

@@ -326,14 +326,21 @@ def synthetic_streams(config: TrainConfig) -> list[DetectionStream]:
     return out
 
 
+HELDOUT_SCENE_SEED_OFFSET = 1_000_003
+"""Added to the training seed for the held-out scenes (far from the training scenes' seed)."""
+
+HELDOUT_CLIP_SEED_OFFSET = 7
+"""Added to the training seed for drawing the held-out clips."""
+
+
 def heldout_clips(config: TrainConfig) -> LabelledClips | None:
     """Fixed held-out clips from synthetic scenes never used for training."""
     if config.heldout_scenes == 0:
         return None
     scenes = default_training_scenes(
-        config.heldout_scenes, config.seed + 1_000_003, config.synthetic_frames
+        config.heldout_scenes, config.seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
     )
-    rng = np.random.default_rng(config.seed + 7)
+    rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
     return labelled_clips(scenes, config.heldout_clips, config.clip_length, rng)
 
 
@@ -372,11 +379,11 @@ def gap_accuracy(
     if config.heldout_scenes == 0:
         return {}
     scenes = default_training_scenes(
-        config.heldout_scenes, config.seed + 1_000_003, config.synthetic_frames
+        config.heldout_scenes, config.seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
     )
     out = {}
     for stride in strides:
-        rng = np.random.default_rng(config.seed + 7)
+        rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
         clips = labelled_clips(scenes, config.heldout_clips, config.clip_length, rng, stride)
         out[stride] = evaluate_accuracy(net, noise, clips, config)
     return out
