@@ -12,6 +12,7 @@ says less and the learned association gains most.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -64,15 +65,7 @@ class AccuracyRow:
     oracle: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "group": self.group,
-            "value": self.value,
-            "scenes": self.scenes,
-            "detections": self.detections,
-            "network": self.network,
-            "iou": self.iou,
-            "oracle": self.oracle,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
