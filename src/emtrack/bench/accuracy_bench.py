@@ -1,9 +1,9 @@
 """Held-out association accuracy of a trained model, by frame gap and by frame rate.
 
 The figures of training's "held-out link accuracy" for any model file — the shipped one by
-default — without retraining it: clips from synthetic scenes (:func:`emtrack.synth.
-default_training_scenes`, seeded as the trainer seeds its held-out scenes, so never the
-scenes a model trained with the same ``--seed`` saw) are linked frame to frame by the learned
+default — without retraining it: clips from the trainer's own held-out synthetic scenes
+(:func:`emtrack.train.trainer.heldout_scenes`, never the scenes a model trained with the same
+``--seed`` saw) are linked frame to frame by the learned
 network, by IoU ≥ 0.3 + Hungarian and by a Kalman filter given the true identities
 (:mod:`emtrack.train.accuracy`). Rows per frame gap (clips of every ``s``-th frame), then per
 frame rate at gap 1: where objects move further between frames (low frame rates), overlap
@@ -28,14 +28,13 @@ from emtrack.bench.track_bench import environment_info
 from emtrack.errors import EmtrackInputError
 from emtrack.io.atomic import write_json as io_write_json
 from emtrack.model.network import AssociationNet, NoiseModel
-from emtrack.synth import Scene, default_training_scenes
+from emtrack.synth import Scene
 from emtrack.track.weights import AssociationWeights, load_model
-from emtrack.train.accuracy import labelled_clips
 from emtrack.train.trainer import (
-    HELDOUT_CLIP_SEED_OFFSET,
-    HELDOUT_SCENE_SEED_OFFSET,
     TrainConfig,
     evaluate_accuracy,
+    heldout_labelled_clips,
+    heldout_scenes,
 )
 
 __all__ = ["AccuracyReport", "AccuracyRow", "run_accuracy_bench", "torch_modules", "write_json"]
@@ -168,9 +167,7 @@ def run_accuracy_bench(
     config = TrainConfig(clip_length=clip_length, seed=seed)
     net, noise = torch_modules(weights)
     net, noise = net.to(config.dtype), noise.to(config.dtype)
-    scene_list = default_training_scenes(
-        scenes, seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
-    )
+    scene_list = heldout_scenes(config, scenes)
     rows = [
         _score("gap", gap, scene_list, net, noise, config, clips, gap) for gap in sorted(set(gaps))
     ]
@@ -206,8 +203,7 @@ def _score(
     num_clips: int,
     stride: int,
 ) -> AccuracyRow:
-    rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
-    labelled = labelled_clips(scenes, num_clips, config.clip_length, rng, stride)
+    labelled = heldout_labelled_clips(scenes, config, num_clips, stride)
     scores = evaluate_accuracy(net, noise, labelled, config, baselines=True)
     return AccuracyRow(
         group=group,

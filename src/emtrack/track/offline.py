@@ -123,8 +123,8 @@ def offline_tracks(
     ]
     chains = relink(tracks, weights, fps, config)
     if config.min_track_score_rank > 0 and chains:
-        # Detector false positives that persist (reflections, background clutter) form
-        # trajectories of low-confidence detections; true objects score higher on average.
+        # Persistent detector false positives form trajectories of low-confidence
+        # detections; true objects score higher on average.
         ranks = mean_score_ranks(
             [np.concatenate([np.asarray(tracks[k].scores) for k in c]) for c in chains],
             np.asarray(score_reference, dtype=np.float64),

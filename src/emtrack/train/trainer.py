@@ -32,7 +32,7 @@ from emtrack.model.loss import (
     em_loss,
 )
 from emtrack.model.network import AssociationNet, NoiseModel
-from emtrack.synth import default_training_scenes
+from emtrack.synth import Scene, default_training_scenes
 from emtrack.train import distributed
 from emtrack.train.accuracy import (
     LabelledClips,
@@ -333,15 +333,30 @@ HELDOUT_CLIP_SEED_OFFSET = 7
 """Added to the training seed for drawing the held-out clips."""
 
 
+def heldout_scenes(config: TrainConfig, num_scenes: int | None = None) -> list[Scene]:
+    """The held-out synthetic scenes of ``config.seed`` (never used for training); the first
+    ``config.heldout_scenes`` of them unless ``num_scenes`` asks for another count (the first
+    scenes of a longer list are the same)."""
+    count = config.heldout_scenes if num_scenes is None else num_scenes
+    return default_training_scenes(
+        count, config.seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
+    )
+
+
+def heldout_labelled_clips(
+    scenes: list[Scene], config: TrainConfig, num_clips: int, stride: int = 1
+) -> LabelledClips:
+    """Clips of every ``stride``-th frame drawn from held-out ``scenes``, the same for every
+    call with the same seed."""
+    rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
+    return labelled_clips(scenes, num_clips, config.clip_length, rng, stride)
+
+
 def heldout_clips(config: TrainConfig) -> LabelledClips | None:
     """Fixed held-out clips from synthetic scenes never used for training."""
     if config.heldout_scenes == 0:
         return None
-    scenes = default_training_scenes(
-        config.heldout_scenes, config.seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
-    )
-    rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
-    return labelled_clips(scenes, config.heldout_clips, config.clip_length, rng)
+    return heldout_labelled_clips(heldout_scenes(config), config, config.heldout_clips)
 
 
 @torch.no_grad()
@@ -378,13 +393,10 @@ def gap_accuracy(
     """
     if config.heldout_scenes == 0:
         return {}
-    scenes = default_training_scenes(
-        config.heldout_scenes, config.seed + HELDOUT_SCENE_SEED_OFFSET, config.synthetic_frames
-    )
+    scenes = heldout_scenes(config)
     out = {}
     for stride in strides:
-        rng = np.random.default_rng(config.seed + HELDOUT_CLIP_SEED_OFFSET)
-        clips = labelled_clips(scenes, config.heldout_clips, config.clip_length, rng, stride)
+        clips = heldout_labelled_clips(scenes, config, config.heldout_clips, stride)
         out[stride] = evaluate_accuracy(net, noise, clips, config)
     return out
 
