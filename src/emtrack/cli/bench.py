@@ -86,9 +86,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "(default: 1)",
     )
     add_model_option(bench_track)
-    bench_track.add_argument(
-        "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
-    )
+    _add_json_option(bench_track)
     bench_track.add_argument(
         "--plot",
         metavar="FILE.png",
@@ -139,9 +137,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="also trace Python allocations with tracemalloc (about 6x slower)",
     )
     add_model_option(bench_memory)
-    bench_memory.add_argument(
-        "--json", metavar="FILE", help="also write the runs, versions, machine and commit as JSON"
-    )
+    _add_json_option(bench_memory, "the runs")
     bench_memory.set_defaults(handler=_cmd_bench_memory)
     bench_train = bench_commands.add_parser(
         "train",
@@ -236,9 +232,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         metavar="S",
         help="seed of the clips and the initial weights (default: 0)",
     )
-    bench_train.add_argument(
-        "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
-    )
+    _add_json_option(bench_train)
     bench_train.set_defaults(handler=_cmd_bench_train)
     bench_speed = bench_commands.add_parser(
         "speed",
@@ -276,9 +270,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "--seed", type=non_negative_int, default=0, metavar="S", help="stream seed (default: 0)"
     )
     add_model_option(bench_speed)
-    bench_speed.add_argument(
-        "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
-    )
+    _add_json_option(bench_speed)
     add_config_flags(
         bench_speed.add_argument_group("emtrack tracker settings"), TRACKER_FLAGS, "tracker"
     )
@@ -314,10 +306,14 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         metavar="S",
         help="the training seed whose held-out scenes to use (default: 0)",
     )
-    bench_accuracy.add_argument(
-        "--json", metavar="FILE", help="also write rows, versions, machine and commit as JSON"
-    )
+    _add_json_option(bench_accuracy)
     bench_accuracy.set_defaults(handler=_cmd_bench_accuracy)
+
+
+def _add_json_option(parser: argparse.ArgumentParser, what: str = "rows") -> None:
+    parser.add_argument(
+        "--json", metavar="FILE", help=f"also write {what}, versions, machine and commit as JSON"
+    )
 
 
 def _cmd_bench_memory(args: argparse.Namespace) -> int:
