@@ -564,6 +564,66 @@ def test_bench_track_without_peers_package(
     assert rows == ["emtrack", "emtrack-offline"]
 
 
+def test_bench_track_frame_stride(
+    tmp_path: Path, model_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from emtrack.io import read_seqinfo
+    from emtrack.track import track_sequence
+
+    det_root, gt_root = _bench_roots(tmp_path)
+    kept, json_path = tmp_path / "kept", tmp_path / "bench.json"
+    argv = ["bench", "track", str(det_root), str(gt_root), "--model", str(model_npz)]
+    argv += ["--trackers", "emtrack", "--frame-stride", "2", "--seed", "4"]
+    assert main([*argv, "--results-dir", str(kept), "--json", str(json_path)]) == 0
+    assert capsys.readouterr().out.count("every 2nd frame (frame rate / 2)") == 2
+    data = json.loads(json_path.read_text())
+    assert data["settings"]["frame_stride"] == 2
+
+    # Detections and gt keep frames 1, 3, 5, … renumbered 1, 2, 3, …; gt lines otherwise as is.
+    seq = sorted(p for p in det_root.iterdir())[0]
+    thinned_det = read_mot(next(kept.glob(f"0-det-root/det/{seq.name}/det/*.txt")))
+    original = read_mot(seq / "det" / "det.txt")
+    odd = original.select((original.frames % 2) == 1)
+    np.testing.assert_array_equal(thinned_det.frames, (odd.frames + 1) // 2)
+    np.testing.assert_allclose(thinned_det.boxes_xyxy, odd.boxes_xyxy, atol=1e-3)
+    gt_lines = (seq / "gt" / "gt.txt").read_text().splitlines()
+    expected = [
+        f"{(int(line.split(',')[0]) + 1) // 2},{line.split(',', 1)[1]}"
+        for line in gt_lines
+        if int(line.split(",")[0]) % 2 == 1
+    ]
+    thinned_gt = next(kept.glob(f"0-det-root/det/{seq.name}/gt/*.txt"))
+    assert thinned_gt.read_text().splitlines() == expected
+
+    # emtrack saw the thinned stream at half the frame rate and 20 of the 40 frames.
+    info = read_seqinfo(seq / "seqinfo.ini")
+    half = dataclasses.replace(info, frame_rate=info.frame_rate / 2, seq_length=20)
+    direct = track_sequence(thinned_det, half, model_npz).result
+    result = read_mot(kept / "0-det-root" / "emtrack" / f"{seq.name}.txt")
+    np.testing.assert_array_equal(result.frames, direct.frames)
+    np.testing.assert_array_equal(result.ids, direct.ids)
+
+    # A gt-only ROOT is derived at the full rate first (same seed), then thinned.
+    full = tmp_path / "full"
+    assert main(["bench", "track", str(gt_root), "--trackers", "emtrack", "--seed", "4",
+                 "--model", str(model_npz), "--results-dir", str(full)]) == 0  # fmt: skip
+    derived = read_mot(next(full.glob("0-gt-root/det/*/det/det.txt")))
+    derived_odd = derived.select((derived.frames % 2) == 1)
+    thinned = read_mot(next(kept.glob("1-gt-root/det/*/det/stride2.txt")))
+    np.testing.assert_array_equal(thinned.frames, (derived_odd.frames + 1) // 2)
+    np.testing.assert_allclose(thinned.boxes_xyxy, derived_odd.boxes_xyxy, atol=1e-3)
+
+    capsys.readouterr()
+    assert main(["bench", "track", str(det_root), "--frame-stride", "0"]) == 2
+    assert "argument --frame-stride: must be >= 1" in capsys.readouterr().err
+    from emtrack.bench.track_bench import run_track_bench
+    from emtrack.errors import EmtrackInputError
+
+    for bad in (0, 1.5, True):
+        with pytest.raises(EmtrackInputError, match="frame_stride"):
+            run_track_bench([det_root], trackers=("emtrack",), frame_stride=bad)
+
+
 def test_bench_track_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "track", str(tmp_path / "missing")]) == 2
     assert str(tmp_path / "missing") in one_error_line(capsys.readouterr().err)

@@ -17,6 +17,12 @@ Two ROOT layouts:
   -1, and written as ``det.txt`` into the work folder; scores are against the original gt (with
   TrackEval's MOT17/MOT20 preprocessing).
 
+``frame_stride=S`` (``--frame-stride``) keeps every S-th frame of every sequence (frames
+1, 1 + S, 1 + 2S, … renumbered 1, 2, 3, …; frame rate divided by S): the same scenes as a
+camera filming at a lower frame rate, with larger motion between frames. Detections (derived
+ones at the full rate first, with the same seed) and ground truth are thinned alike and written
+into the work folder; the gt lines are copied unchanged apart from the frame number.
+
 The peers come from the optional ``trackers`` package (``pip install emtrack[bench]``); without
 it they are skipped and the report says so.
 """
@@ -47,6 +53,7 @@ from tqdm import tqdm
 from emtrack.bench.peers import PEERS, run_peer
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo, find_sequences, read_mot, read_seqinfo, write_mot
+from emtrack.io.atomic import atomic_write
 from emtrack.io.atomic import write_json as io_write_json
 
 __all__ = [
@@ -291,8 +298,60 @@ def _sequence_seed(seed: int, name: str) -> list[int]:
     return [int(seed), zlib.crc32(name.encode("utf-8"))]
 
 
-def _prepare_root(root: Path, det_name: str, seed: int, noise: Any, work: Path) -> BenchRoot:
-    """Find a ROOT's sequences; for a gt-only ROOT, write the derived detections under ``work``."""
+def _prepare_root(
+    root: Path, det_name: str, seed: int, noise: Any, work: Path, frame_stride: int = 1
+) -> BenchRoot:
+    """Find a ROOT's sequences; for a gt-only ROOT, write the derived detections under ``work``;
+    with ``frame_stride > 1``, write every sequence's thinned detections and gt there."""
+    bench_root = _find_root_sequences(root, det_name, seed, noise, work)
+    if frame_stride == 1:
+        return bench_root
+    thinned = tuple(_thin_sequence(seq, frame_stride, work) for seq in bench_root.sequences)
+    return dataclasses.replace(
+        bench_root,
+        sequences=thinned,
+        detections=f"{bench_root.detections}; every {_ordinal(frame_stride)} frame "
+        f"(frame rate / {frame_stride})",
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _thin_sequence(seq: BenchSequence, stride: int, work: Path) -> BenchSequence:
+    """Every ``stride``-th frame of a sequence (renumbered from 1), written under ``work``."""
+    detections = read_mot(seq.det_path)
+    keep = (detections.frames - 1) % stride == 0
+    thinned = detections.select(keep)
+    thinned = dataclasses.replace(thinned, frames=(thinned.frames - 1) // stride + 1, path=None)
+    det_path = work / seq.name / "det" / f"stride{stride}.txt"
+    write_mot(det_path, thinned)
+    gt_path = work / seq.name / "gt" / f"gt_stride{stride}.txt"
+    read_mot(seq.gt_path)  # a malformed gt line fails here, with its path and line number
+    lines = []
+    for line in seq.gt_path.read_text(encoding="utf-8-sig").splitlines():
+        frame_field, sep, rest = line.strip().partition(",")
+        if not sep:
+            continue  # blank line
+        frame = int(float(frame_field))
+        if (frame - 1) % stride == 0:
+            lines.append(f"{(frame - 1) // stride + 1},{rest}\n")
+    gt_path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(gt_path) as out:
+        out.write("".join(lines))
+    info = seq.seqinfo
+    seqinfo = dataclasses.replace(
+        info,
+        frame_rate=info.frame_rate / stride,
+        seq_length=(int(info.seq_length) - 1) // stride + 1,
+    )
+    return BenchSequence(seq.name, det_path, gt_path, seqinfo)
+
+
+def _find_root_sequences(root: Path, det_name: str, seed: int, noise: Any, work: Path) -> BenchRoot:
+    """A ROOT's sequences as they are (derived detections written under ``work``)."""
     if not root.is_dir():
         what = "not found" if not root.exists() else "is not a folder"
         raise EmtrackInputError(f"benchmark ROOT {what}", root)
@@ -370,6 +429,7 @@ def run_track_bench(
     results_dir: str | os.PathLike[str] | None = None,
     repeats: int = 1,
     progress: bool | None = None,
+    frame_stride: int = 1,
 ) -> BenchReport:
     """Run and score every tracker on every ROOT.
 
@@ -389,6 +449,8 @@ def run_track_bench(
             of the first run are scored); more repeats make the speed less noisy.
         progress: A progress bar on stderr over (ROOT, tracker) runs: ``None`` (default)
             shows it only when stderr is a terminal, ``False`` never.
+        frame_stride: Keep every ``frame_stride``-th frame of every sequence (1: all); see
+            the module docstring.
 
     Returns:
         The report (rows, notes, settings, environment).
@@ -403,6 +465,8 @@ def run_track_bench(
     names = _check_trackers(trackers)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise EmtrackInputError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(frame_stride, bool) or not isinstance(frame_stride, int) or frame_stride < 1:
+        raise EmtrackInputError(f"frame_stride must be an integer >= 1, got {frame_stride!r}")
     if noise is None:
         noise = DetectionNoiseConfig()
     notes: list[str] = []
@@ -429,7 +493,7 @@ def run_track_bench(
         # Every input is found (and derived) before any tracker runs.
         labels = [f"{i}-{Path(root).resolve().name or 'root'}" for i, root in enumerate(roots)]
         bench_roots = tuple(
-            _prepare_root(Path(root), det_name, seed, noise, work / label / "det")
+            _prepare_root(Path(root), det_name, seed, noise, work / label / "det", frame_stride)
             for root, label in zip(roots, labels, strict=True)
         )
         if any(root.layout == "gt-only" for root in bench_roots):
@@ -516,6 +580,7 @@ def run_track_bench(
         "noise": dataclasses.asdict(noise),
         "results_dir": None if results_dir is None else str(results_dir),
         "repeats": repeats,
+        "frame_stride": frame_stride,
         "warm_up_frames": WARM_UP_FRAMES,
     }
     return BenchReport(

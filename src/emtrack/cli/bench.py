@@ -28,6 +28,7 @@ examples:
   emtrack bench track ../shared/data/MOT15 --json bench.json --plot bench.png
   emtrack bench track ../shared/data/MOT17 --trackers emtrack,sort,bytetrack --repeat 3
   emtrack bench track my_sequences/ --model runs/mine.npz --high-score 0.5
+  emtrack bench track ../shared/data/MOT15 --frame-stride 3   # the scenes at 1/3 the frame rate
 """
 
 
@@ -84,6 +85,14 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         metavar="N",
         help="track each sequence N times and keep the fastest time, for steadier frames/s "
         "(default: 1)",
+    )
+    bench_track.add_argument(
+        "--frame-stride",
+        type=positive_int,
+        default=1,
+        metavar="S",
+        help="keep every S-th frame of every sequence (renumbered; frame rate / S), detections "
+        "and gt alike: the same scenes at a lower frame rate (default: 1, all frames)",
     )
     add_model_option(bench_track)
     _add_json_option(bench_track)
@@ -354,6 +363,7 @@ def _cmd_bench_track(args: argparse.Namespace) -> int:
         seed=args.seed,
         results_dir=args.results_dir,
         repeats=args.repeat,
+        frame_stride=args.frame_stride,
         progress=False if is_quiet(args) else None,
     )
     for note in report.notes:
