@@ -246,3 +246,63 @@ def test_beats_iou_tracking_on_synthetic_scenes(tmp_path) -> None:
     assert scores["offline"].idsw < scores["sort"].idsw
     assert scores["online"].idf1 > scores["sort"].idf1
     assert scores["online"].hota > scores["sort"].hota
+
+
+def _gap_only_weights(max_gap_s: float | None):
+    """A network whose logit is ``10 - 20 * gap_s`` whatever the boxes (dustbin 0)."""
+    from emtrack.model.features import FEATURE_NAMES
+    from emtrack.track.weights import AssociationWeights
+
+    w0 = np.zeros((len(FEATURE_NAMES), 1))
+    w0[FEATURE_NAMES.index("gap_s"), 0] = 1.0
+    arrays = {
+        "w0": w0,
+        "b0": np.zeros(1),
+        "w1": np.array([[-20.0]]),
+        "b1": np.array([10.0]),
+        "dustbin_logit": np.array(0.0),
+        "noise_q": np.array(0.25),
+        "noise_r": np.array(0.04**2),
+        "noise_p_vel": np.array(1.0),
+    }
+    if max_gap_s is not None:
+        arrays["max_gap_s"] = np.array(max_gap_s)
+    return AssociationWeights.from_arrays(arrays)
+
+
+def test_gap_feature_is_capped_at_the_trained_gap() -> None:
+    """One walker at 10 fps, missed for 5 frames: after the miss its gap is 0.6 s, where
+    this network's logit (10 - 20 gap) is -2, below the match margin 5, so a new track starts;
+    a network trained on gaps up to 0.2 s is asked at 0.2 s at most (logit 6): matched,
+    one track. Offline re-linking caps the gap the same way."""
+    frames = np.r_[1:4, 9:12]
+    dets = MotTable.from_arrays(
+        frames, np.array([_walker(int(f), 100, 2) for f in frames]), np.full(len(frames), 0.9)
+    )
+    info = SeqInfo(name="walk", frame_rate=10.0, seq_length=11)
+
+    def num_ids(weights, config: TrackerConfig | None = None, offline: bool = False) -> int:
+        result = track_sequence(dets, info, weights, config, offline=offline).result
+        return len(np.unique(result.ids))
+
+    assert num_ids(_gap_only_weights(None)) == 2  # files without the field: no cap (10 s)
+    assert num_ids(_gap_only_weights(0.2)) == 1
+    # The track dies after one miss, so only re-linking (gap 0.6 s too) can join the parts.
+    short = TrackerConfig(max_lost_s=0.1, min_track_hits=1, min_track_score_rank=0.0)
+    assert num_ids(_gap_only_weights(0.2), short) == 2
+    assert num_ids(_gap_only_weights(None), short, offline=True) == 2
+    assert num_ids(_gap_only_weights(0.2), short, offline=True) == 1
+
+
+def test_max_gap_s_in_weight_files(tmp_path) -> None:
+    assert _gap_only_weights(None).max_gap_s == 10.0
+    assert _gap_only_weights(50.0).max_gap_s == 10.0  # the features clamp at 10 s anyway
+    weights = _gap_only_weights(0.25)
+    path = tmp_path / "w.npz"
+    np.savez(path, **weights.to_arrays())
+    assert load_model(path).max_gap_s == 0.25
+    for bad in (0.0, -1.0, np.nan, np.array([0.1, 0.2])):
+        arrays = {**weights.to_arrays(), "max_gap_s": np.asarray(bad)}
+        np.savez(path, **arrays)
+        with pytest.raises(EmtrackInputError, match="max_gap_s"):
+            load_model(path)

@@ -475,6 +475,45 @@ def test_clip_sampler_keeps_the_highest_scores():
         np.testing.assert_array_equal(kept, stream.frames[start - 1][:2])
 
 
+def test_clip_sampler_max_gap_is_the_longest_sampled_gap():
+    """Every drawn clip's dt is at most ``max_gap_s``, and the longest one is reached: the
+    largest stride over the slowest stream (a stream too short for it allows a smaller one;
+    one shorter than a clip is never drawn)."""
+
+    def stream(name: str, fps: float, frames: int) -> DetectionStream:
+        boxes = tuple(np.array([[0.0, 0.0, 10.0, 30.0]]) for _ in range(frames))
+        return DetectionStream(name, boxes, fps, 1e4)
+
+    fast, slow_short, tiny = stream("fast", 30.0, 100), stream("slow", 10.0, 7), stream("t", 2.0, 3)
+    sampler = ClipSampler((fast, slow_short, tiny), clip_length=4, max_stride=3)
+    assert sampler.max_gap_s == pytest.approx(max(3 / 30.0, 2 / 10.0))  # slow: 7 frames, stride 2
+    dts = sampler.sample(400, np.random.default_rng(0)).dt.numpy()
+    assert dts.max() == pytest.approx(sampler.max_gap_s)
+    assert ClipSampler((fast,), clip_length=4, max_stride=2).max_gap_s == pytest.approx(2 / 30)
+
+
+def test_trained_gap_reaches_the_checkpoint_and_the_weights(tmp_path):
+    from emtrack.track.weights import export_weights, load_model
+    from emtrack.train.trainer import trained_max_gap_s
+
+    config = TrainConfig(
+        epochs=1, steps_per_epoch=1, synthetic_scenes=2, synthetic_frames=30, heldout_scenes=0,
+        batch_size=2, hidden=(8,), max_stride=2,
+    )  # fmt: skip
+    path = tmp_path / "ckpt.pt"
+    result = train(config, checkpoint=path, progress=False)
+    sampler = ClipSampler(tuple(synthetic_streams(config)), config.clip_length, config.max_stride)
+    expected = sampler.max_gap_s
+    assert expected == pytest.approx(2 / min(s.frame_rate for s in synthetic_streams(config)))
+    assert result.max_gap_s == expected
+    assert torch.load(path, weights_only=True)["max_gap_s"] == expected
+    assert load_model(path).max_gap_s == expected
+    assert export_weights(result, tmp_path / "w.npz").max_gap_s == expected
+    assert load_model(tmp_path / "w.npz").max_gap_s == expected
+    predicted = dataclasses.replace(config, association="predicted")
+    assert trained_max_gap_s(sampler, predicted) == pytest.approx(expected * 9)
+
+
 def test_clip_sampler_rejects_unusable_streams():
     stream, _ = counting_stream(num_frames=4)
     with pytest.raises(ValueError, match="clip_length"):

@@ -30,7 +30,8 @@ def relink(
 
     A track ending at frame e may continue as a track starting at s, with
     ``0 < s - e <= relink_max_s * fps``; the network scores the first track's state predicted
-    to s against the second track's first box, and Hungarian picks the links.
+    to s against the second track's first box (the gap feature capped at the network's
+    ``max_gap_s``, as online), and Hungarian picks the links.
     """
     n = len(tracks)
     if n < 2:
@@ -50,7 +51,8 @@ def relink(
     pred = np.stack([finals[a][0] + finals[a][1] * g for a, g in zip(cand_a, gap_s, strict=True)])
     ref = motion.state_to_boxes(pred)[:, None, :]
     cur = np.stack([tracks[b].boxes[0] for b in cand_b])[:, None, :]
-    logits = weights.logits(ref, cur, gap_s[:, None, None])[:, 0, 0]
+    gap_feature = np.minimum(gap_s, weights.max_gap_s)  # as the online tracker does
+    logits = weights.logits(ref, cur, gap_feature[:, None, None])[:, 0, 0]
     gain = np.full((n, n), -1e3)
     gain[cand_a, cand_b] = logits - weights.dustbin_logit - config.relink_margin
     rows, cols = linear_sum_assignment(-gain)

@@ -245,9 +245,12 @@ class Tracker:
             return _NO_ROWS, _NO_ROWS
         high = scores[rows] >= cfg.high_score
         track_boxes = motion.predicted_boxes(self._mean)
-        gap_s = (self._lost + 1) / self.frame_rate
+        # Never a longer gap than the network was trained on (see AssociationWeights.max_gap_s).
+        max_gap_s = self.weights.max_gap_s
+        gap_s = np.minimum((self._lost + 1) / self.frame_rate, max_gap_s)
         # The largest gap a track can have (it dies after max_lost misses); for the far-pair bound.
         gap_max_s = (max(1, round(cfg.max_lost_s * self.frame_rate)) + 1) / self.frame_rate
+        gap_max_s = min(gap_max_s, max_gap_s)
         has_low = not high.all()
         # A small frame gets one network pass for both stages (fewer, larger array operations).
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS

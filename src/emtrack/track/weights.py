@@ -40,6 +40,12 @@ class AssociationWeights:
         layers: ``[(W (in, out), b (out,)), …]``; ReLU between layers.
         dustbin_logit: the learned score of "no match".
         noise_q, noise_r, noise_p_vel: noise constants (units in :mod:`emtrack.model.kalman`).
+        max_gap_s: the longest time gap (s) between linked boxes that the network was trained
+            on. The tracker (online and when re-linking) feeds the ``gap_s`` feature no longer
+            gap: beyond it the network's gap dependence is an extrapolation, and it goes the
+            wrong way (the shipped network, trained on gaps up to 2/7 s, *narrows* its
+            acceptance for longer gaps). Files written before this field existed load with
+            the features' own clamp (10 s), i.e. no limit.
     """
 
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
@@ -47,6 +53,7 @@ class AssociationWeights:
     noise_q: float
     noise_r: float
     noise_p_vel: float
+    max_gap_s: float = _GAP_CLAMP_S
 
     def logits(self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s) -> np.ndarray:
         """Association logits of current boxes vs reference boxes.
@@ -175,6 +182,11 @@ class AssociationWeights:
             scalars[name] = float(value.reshape(()))
             if name != "dustbin_logit" and scalars[name] <= 0:
                 raise ValueError(f"{name} must be > 0, got {scalars[name]}")
+        if "max_gap_s" in arrays:
+            value = np.asarray(arrays["max_gap_s"], float)
+            if value.size != 1 or not (np.isfinite(value).all() and float(value.flat[0]) > 0):
+                raise ValueError(f"max_gap_s must be one number > 0, got {value.tolist()}")
+            scalars["max_gap_s"] = min(float(value.flat[0]), _GAP_CLAMP_S)
         return cls(tuple(layers), **scalars)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -185,6 +197,7 @@ class AssociationWeights:
         out["noise_q"] = np.array(self.noise_q)
         out["noise_r"] = np.array(self.noise_r)
         out["noise_p_vel"] = np.array(self.noise_p_vel)
+        out["max_gap_s"] = np.array(self.max_gap_s)
         out["feature_names"] = np.array(FEATURE_NAMES)
         return out
 
@@ -487,13 +500,22 @@ def load_model(model: str | Path | AssociationWeights | None = None) -> Associat
 
 
 def _weights_from_checkpoint(path: Path) -> AssociationWeights:
-    from emtrack.train.checkpoint import load_checkpoint_modules
+    from emtrack.train.checkpoint import load_checkpoint, modules_from_checkpoint
 
-    net, noise = load_checkpoint_modules(path)
+    data = load_checkpoint(path)
+    net, noise = modules_from_checkpoint(data, path)
     try:
-        return AssociationWeights.from_arrays({**net.export(), **noise.export()})
-    except ValueError as exc:
+        return AssociationWeights.from_arrays(_weight_arrays(net, noise, data.get("max_gap_s")))
+    except (ValueError, TypeError) as exc:
         raise EmtrackInputError(f"checkpoint holds unusable weights ({exc})", path) from exc
+
+
+def _weight_arrays(net: Any, noise: Any, max_gap_s: float | None) -> dict[str, np.ndarray]:
+    """The ``from_arrays`` entries of trained modules (``max_gap_s`` only when known)."""
+    arrays = {**net.export(), **noise.export()}
+    if max_gap_s is not None:
+        arrays["max_gap_s"] = np.asarray(max_gap_s, dtype=float)
+    return arrays
 
 
 def export_weights(source, out_path: str | Path) -> AssociationWeights:
@@ -501,7 +523,9 @@ def export_weights(source, out_path: str | Path) -> AssociationWeights:
     if isinstance(source, (str, Path)):
         weights = _weights_from_checkpoint(Path(source))
     else:
-        weights = AssociationWeights.from_arrays({**source.net.export(), **source.noise.export()})
+        weights = AssociationWeights.from_arrays(
+            _weight_arrays(source.net, source.noise, source.max_gap_s)
+        )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out, "wb") as fh:

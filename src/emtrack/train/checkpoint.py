@@ -44,8 +44,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint_modules(path: str | Path) -> tuple[AssociationNet, NoiseModel]:
-    """The trained network and noise model of a checkpoint (float32, CPU)."""
-    data = load_checkpoint(path)
+    """The trained network and noise model of a checkpoint (float64, CPU)."""
+    return modules_from_checkpoint(load_checkpoint(path), path)
+
+
+def modules_from_checkpoint(
+    data: dict[str, Any], path: str | Path
+) -> tuple[AssociationNet, NoiseModel]:
+    """The network and noise model of a loaded checkpoint ``data`` (read from ``path``)."""
     try:
         hidden = tuple(int(width) for width in data["config"].get("hidden", (32, 32)))
         net = AssociationNet(hidden).double()

@@ -88,6 +88,20 @@ class ClipSampler:
                 f"no detection stream has at least clip_length={self.clip_length} frames"
             )
 
+    def _max_stride(self, stream: DetectionStream) -> int:
+        """The largest stride of ``stream``'s clips (a short stream allows fewer)."""
+        return max(1, min(self.max_stride, (len(stream) - 1) // (self.clip_length - 1)))
+
+    @property
+    def max_gap_s(self) -> float:
+        """The longest time (s) between linked clip frames of any clip this sampler draws:
+        the largest gap the network is trained on."""
+        return max(
+            self._max_stride(stream) / stream.frame_rate
+            for stream in self.streams
+            if len(stream) >= self.clip_length
+        )
+
     def sample(self, batch_size: int, rng: np.random.Generator) -> ClipBatch:
         """A batch of clips; clips whose first frame is empty are redrawn."""
         lengths = np.array([max(len(s) - self.clip_length + 1, 0) for s in self.streams], float)
@@ -101,8 +115,7 @@ class ClipSampler:
             if attempts > 100 * batch_size:
                 raise ValueError("could not find clips with detections in their first frame")
             stream = self.streams[rng.choice(len(self.streams), p=weights)]
-            max_stride = max(1, min(self.max_stride, (len(stream) - 1) // (self.clip_length - 1)))
-            stride = int(rng.integers(1, max_stride + 1))
+            stride = int(rng.integers(1, self._max_stride(stream) + 1))
             span = (self.clip_length - 1) * stride
             start = int(rng.integers(0, len(stream) - span))
             frames = [

@@ -236,6 +236,8 @@ class TrainResult:
         history: one record per epoch (on ranks other than 0 of a distributed run, without
             the held-out accuracy).
         is_main: this process is rank 0 (always true without torchrun); only it writes.
+        max_gap_s: the longest time gap (s) the network was trained on (None: not known);
+            exported with the weights, the tracker never feeds it a longer one.
     """
 
     net: AssociationNet
@@ -243,6 +245,7 @@ class TrainResult:
     config: TrainConfig
     history: list[EpochRecord]
     is_main: bool = True
+    max_gap_s: float | None = None
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -415,6 +418,14 @@ def data_fingerprint(streams: Sequence[DetectionStream]) -> str:
     return digest.hexdigest()
 
 
+def trained_max_gap_s(sampler: ClipSampler, config: TrainConfig) -> float:
+    """The longest time gap (s) the network sees in training: between linked clip frames
+    (``chain``), or from a slot's frame-0 detection to the last clip frame (``predicted``,
+    whose gap feature counts the time since the slot was last detected)."""
+    frames = config.clip_length - 1 if config.association == "predicted" else 1
+    return sampler.max_gap_s * frames
+
+
 def save_checkpoint(
     path: Path,
     result: TrainResult,
@@ -442,6 +453,7 @@ def save_checkpoint(
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "step": step,
         "history": [dataclasses.asdict(r) for r in result.history],
+        "max_gap_s": result.max_gap_s,
         "numpy_rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
         **(resume_state or {}),
@@ -701,7 +713,8 @@ def _train(
     noise.requires_grad_(config.learn_noise)  # DDP reduces exactly the parameters it trains
     params = list(net.parameters()) + (list(noise.parameters()) if config.learn_noise else [])
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
-    result = TrainResult(net, noise, config, [], context.is_main)
+    max_gap_s = trained_max_gap_s(sampler, config)
+    result = TrainResult(net, noise, config, [], context.is_main, max_gap_s)
     done = 0  # optimiser steps completed
     sums = np.zeros(4)  # loss, association NLL, noise NLL, slot mass over this epoch's steps
     elapsed = 0.0
