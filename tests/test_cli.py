@@ -366,6 +366,53 @@ def test_track_folder_rejects_seqinfo_option(
     assert "--seqinfo" in one_error_line(capsys.readouterr().err)
 
 
+def test_track_frame_rate_replaces_or_stands_in_for_seqinfo(
+    tmp_path: Path, model_npz: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import emtrack.track.run as run_module
+
+    det = write_sequence(tmp_path / "data", "A")  # seqinfo.ini: 10 fps, 10 frames
+    write_sequence(tmp_path / "data", "B")
+    (tmp_path / "data" / "B" / "seqinfo.ini").unlink()
+    model = ["--model", str(model_npz)]
+
+    # A det file without seqinfo.ini: --frame-rate and its last frame (10) stand in for it.
+    alone = tmp_path / "alone.txt"
+    shutil.copy(det, alone)
+    assert main(["track", "--det", str(alone), "--out", str(tmp_path / "x.txt"), *model]) == 2
+    assert "--frame-rate" in one_error_line(capsys.readouterr().err)
+    with_ini = tmp_path / "with_ini.txt"
+    assert main(["track", "--det", str(det), "--out", str(with_ini), *model]) == 0
+    argv = ["track", "--det", str(alone), "--out", str(tmp_path / "alone_out.txt"), *model]
+    assert main([*argv, "--frame-rate", "10"]) == 0
+    assert (tmp_path / "alone_out.txt").read_bytes() == with_ini.read_bytes()
+
+    # A folder: B has no seqinfo.ini, so it needs --frame-rate; with it, A and B alike.
+    folder = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *model]
+    capsys.readouterr()
+    assert main(folder) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert "B" in err and "--frame-rate" in err
+    assert not (tmp_path / "r").exists()
+    seen: list[tuple[str, float, int]] = []
+    real = run_module.track_sequences
+
+    def spy(items, **kwargs):
+        items = list(items)
+        seen.extend((info.name, info.frame_rate, info.seq_length) for _, info in items)
+        return real(items, **kwargs)
+
+    monkeypatch.setattr(run_module, "track_sequences", spy)
+    assert main([*folder, "--frame-rate", "2.5"]) == 0
+    assert sorted(seen) == [("A", 2.5, 10), ("B", 2.5, 10)]  # A's seqinfo.ini says 10 fps
+    assert (tmp_path / "r" / "A.txt").read_bytes() == (tmp_path / "r" / "B.txt").read_bytes()
+
+    capsys.readouterr()
+    for bad in ("0", "-1", "nan", "inf", "fast"):
+        assert main([*folder, "--frame-rate", bad]) == 2
+        assert "--frame-rate" in capsys.readouterr().err
+
+
 def test_track_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from emtrack.track import DEFAULT_MODEL_PATH
 

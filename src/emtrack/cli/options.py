@@ -113,6 +113,17 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """Parse a finite number > 0 (frame rates); argparse reports a bad one as a usage error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (value > 0.0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 def _int_tuple(text: str) -> tuple[int, ...]:
     """Parse ``"32,32"`` into ``(32, 32)``."""
     try:

@@ -15,12 +15,13 @@ from emtrack.cli.options import (
     add_config_flags,
     add_det_name_option,
     add_model_option,
+    positive_float,
     positive_int,
     tracker_config_from_args,
 )
 from emtrack.cli.output import is_quiet
 from emtrack.errors import EmtrackInputError
-from emtrack.io import write_json
+from emtrack.io import MotTable, SeqInfo, read_mot, read_seqinfo, write_json
 
 _log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ examples:
   emtrack track --det ../shared/data/MOT15 --out out/ --offline
   # your own model, and score thresholds for your detector
   emtrack track --det seqs/ --out out/ --model runs/mine.npz --high-score 0.5 --new-track-score 0.6
+  # a det file without seqinfo.ini: give the frame rate (the length is its last frame)
+  emtrack track --det my_video_dets.txt --frame-rate 25 --out my_video_tracks.txt
 """
 
 _EVAL_EXAMPLES = """\
@@ -66,6 +69,14 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         metavar="SEQINFO",
         help="seqinfo.ini of a single det file (default: <det>/../../seqinfo.ini); "
         "frame rate and sequence length come from it",
+    )
+    track.add_argument(
+        "--frame-rate",
+        type=positive_float,
+        metavar="FPS",
+        help="frames per second of every sequence tracked, instead of seqinfo.ini's frameRate; "
+        "with it a sequence needs no seqinfo.ini (its length is then its det file's last "
+        "frame)",
     )
     track.add_argument(
         "--out",
@@ -118,8 +129,21 @@ def register(commands: Any, common: dict[str, Any]) -> None:
 class _TrackJob:
     name: str | None  # None for a single det file: its seqinfo.ini names it
     det: Path
-    seqinfo: Path
+    seqinfo: Path | None  # None: no seqinfo.ini, --frame-rate given
     out: Path
+
+    def read(self, frame_rate: float | None) -> tuple[MotTable, SeqInfo]:
+        """The detections and the sequence's frame rate and length (``frame_rate`` wins)."""
+        detections = read_mot(self.det)
+        if self.seqinfo is not None:
+            info = read_seqinfo(self.seqinfo)
+            if frame_rate is not None:
+                info = dataclasses.replace(info, frame_rate=frame_rate)
+            return detections, info
+        assert frame_rate is not None
+        name = self.name or (self.det.parent.parent.name if self.det.parent.name == "det" else "")
+        length = int(detections.frames.max()) if len(detections) else 1
+        return detections, SeqInfo(name or self.det.stem, frame_rate, length)
 
 
 def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
@@ -138,9 +162,10 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
             raise EmtrackInputError("--out must be a folder when --det is a folder", out)
         jobs = []
         for sequence in find_sequences(det, args.det_name):
-            if sequence.seqinfo is None:
+            if sequence.seqinfo is None and args.frame_rate is None:
                 raise EmtrackInputError(
-                    "no seqinfo.ini in this sequence folder (frame rate and length come from it)",
+                    "no seqinfo.ini in this sequence folder (frame rate and length come from "
+                    "it); add one, or give --frame-rate",
                     sequence.det.parent.parent,
                 )
             target = out / f"{sequence.name}.txt"
@@ -150,16 +175,19 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
         raise EmtrackInputError("det file not found", det)
     if out.is_dir():
         raise EmtrackInputError("--out is a folder; give the result file's name", out)
+    seqinfo: Path | None
     if args.seqinfo is not None:
         seqinfo = Path(args.seqinfo)
     else:
         seqinfo = det.parent.parent / "seqinfo.ini"
         if not seqinfo.is_file():
-            raise EmtrackInputError(
-                f"no seqinfo.ini at {seqinfo} (the default, <det>/../../seqinfo.ini); "
-                "give one with --seqinfo",
-                det,
-            )
+            if args.frame_rate is None:
+                raise EmtrackInputError(
+                    f"no seqinfo.ini at {seqinfo} (the default, <det>/../../seqinfo.ini); "
+                    "give one with --seqinfo, or give --frame-rate",
+                    det,
+                )
+            seqinfo = None
     return [_TrackJob(None, det, seqinfo, out)]
 
 
@@ -167,14 +195,14 @@ def _cmd_track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
     from tqdm import tqdm
 
-    from emtrack.io import read_mot, read_seqinfo, write_mot
+    from emtrack.io import write_mot
     from emtrack.track import load_model
     from emtrack.track.run import track_sequences
 
     jobs = _track_jobs(args)
     # Read and check every input before tracking anything, and track everything before
     # writing anything: bad input leaves no output.
-    inputs = [(job, read_mot(job.det), read_seqinfo(job.seqinfo)) for job in jobs]
+    inputs = [(job, *job.read(args.frame_rate)) for job in jobs]
     model = load_model(args.model)
     runs = []
     # A bar over the sequences: hidden for one file, with -q, and when stderr is no terminal.
