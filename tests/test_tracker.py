@@ -306,3 +306,21 @@ def test_max_gap_s_in_weight_files(tmp_path) -> None:
         np.savez(path, **arrays)
         with pytest.raises(EmtrackInputError, match="max_gap_s"):
             load_model(path)
+
+
+def test_confirmed_tracks_match_before_tentative_ones() -> None:
+    """A walker tracked for 4 frames; in frame 5 a second box 8 px beside it starts a
+    tentative track; frame 6 has one box, a little nearer that track's prediction than the
+    walker's. The walker's confirmed track is matched first and keeps it (matching all live
+    tracks at once gave it to the tentative track, which took over the walker's identity)."""
+
+    def box(frame: int, dx: float = 0.0) -> list[float]:
+        return [*_walker(frame, 100.0 + dx, 2.0, y=300.0), 0.9]
+
+    tracker = Tracker(frame_rate=10.0)
+    for frame in range(1, 5):
+        walker_id = tracker.update(np.array([box(frame)]))[:, 4]
+    out5 = tracker.update(np.array([box(5), box(5, dx=8.0)]))
+    assert out5[:, 4].tolist() == walker_id.tolist()  # the new box is only tentative
+    out6 = tracker.update(np.array([box(6, dx=7.0)]))
+    assert out6[:, 4].tolist() == walker_id.tolist()

@@ -233,7 +233,9 @@ class Tracker:
     def _associate(self, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both association stages: ``(det rows, track rows)`` of the matched pairs.
 
-        Stage 1 matches every live track against the confident detections, stage 2 the
+        Stage 1 matches the confident detections to the confirmed tracks, then those left to
+        the tentative tracks (as ByteTrack does: a track born a frame ago, often from a false
+        positive, cannot take a detection that a confirmed track wants); stage 2 the
         confirmed tracks left over against the low-score ones (Hungarian on
         ``logit - dustbin logit``; a pair is kept when that beats the stage's margin).
         """
@@ -254,19 +256,20 @@ class Tracker:
         has_low = not high.all()
         # A small frame gets one network pass for both stages (fewer, larger array operations).
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
+        confirmed = self._status == _CONFIRMED
         if merged:
             grid = _LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets[rows, :4])
             high_pos = high.nonzero()[0]
-            d1, t1 = grid.match(high_pos, None, cfg.match_margin)
-            matched_det = rows[high_pos[d1]]
+            d1, t1 = self._confirmed_first(grid, high_pos, confirmed)
+            matched_det = rows[d1]
         else:
             high_rows = rows[high] if has_low else rows
             grid = _LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets[high_rows, :4])
-            d1, t1 = grid.match(None, None, cfg.match_margin)
+            d1, t1 = self._confirmed_first(grid, None, confirmed)
             matched_det = high_rows[d1]
         if not has_low:
             return matched_det, t1
-        left = self._status == _CONFIRMED
+        left = confirmed.copy()
         left[t1] = False
         left_tracks = left.nonzero()[0]
         if len(left_tracks) == 0:
@@ -289,6 +292,22 @@ class Tracker:
         if len(d2) == 0:
             return matched_det, t1
         return np.concatenate([matched_det, d2]), np.concatenate([t1, t2])
+
+    def _confirmed_first(
+        self, grid: _LogitGrid, det_pos: np.ndarray | None, confirmed: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1: grid rows ``det_pos`` (None: all) to the confirmed tracks, the rest to the
+        tentative ones; ``(grid rows, track indices)`` of the matches."""
+        margin = self.config.match_margin
+        if confirmed.all() or not confirmed.any():
+            pos, trk = grid.match(det_pos, None, margin)
+            return (pos if det_pos is None else det_pos[pos]), trk
+        if det_pos is None:
+            det_pos = np.arange(grid.logits.shape[0])
+        pos, trk = grid.match(det_pos, confirmed.nonzero()[0], margin)
+        rest = np.delete(det_pos, pos)
+        pos2, trk2 = grid.match(rest, (~confirmed).nonzero()[0], margin)
+        return np.concatenate([det_pos[pos], rest[pos2]]), np.concatenate([trk, trk2])
 
     def update(self, dets: np.ndarray) -> np.ndarray:
         """Track one frame.
