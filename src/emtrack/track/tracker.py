@@ -214,16 +214,19 @@ class Tracker:
             raise EmtrackInputError(
                 f"dets must have shape (N, 5) [x1, y1, x2, y2, score], got {dets.shape}"
             )
-        if not np.issubdtype(dets.dtype, np.number) or np.issubdtype(
-            dets.dtype, np.complexfloating
-        ):
-            raise EmtrackInputError(f"dets must be a real numeric array, got dtype {dets.dtype}")
-        dets = dets.astype(float, copy=False)
+        if dets.dtype != np.float64:  # float64, the usual case, needs no dtype checks
+            if not np.issubdtype(dets.dtype, np.number) or np.issubdtype(
+                dets.dtype, np.complexfloating
+            ):
+                raise EmtrackInputError(
+                    f"dets must be a real numeric array, got dtype {dets.dtype}"
+                )
+            dets = dets.astype(float)
         if not np.isfinite(dets).all():
             row = int(np.flatnonzero(~np.isfinite(dets).all(1))[0])
             raise EmtrackInputError(f"dets row {row} is not finite: {dets[row].tolist()}")
-        bad = (dets[:, 2] <= dets[:, 0]) | (dets[:, 3] <= dets[:, 1])
-        if bad.any():
+        if (dets[:, 2:4] <= dets[:, 0:2]).any():
+            bad = (dets[:, 2:4] <= dets[:, 0:2]).any(1)
             row = int(np.flatnonzero(bad)[0])
             raise EmtrackInputError(
                 f"dets row {row} has x2 <= x1 or y2 <= y1: {dets[row, :4].tolist()}"
@@ -299,14 +302,15 @@ class Tracker:
         """Stage 1: grid rows ``det_pos`` (None: all) to the confirmed tracks, the rest to the
         tentative ones; ``(grid rows, track indices)`` of the matches."""
         margin = self.config.match_margin
-        if confirmed.all() or not confirmed.any():
+        num_confirmed = np.count_nonzero(confirmed)
+        if num_confirmed in (0, len(confirmed)):
             pos, trk = grid.match(det_pos, None, margin)
             return (pos if det_pos is None else det_pos[pos]), trk
         if det_pos is None:
             det_pos = np.arange(grid.logits.shape[0])
-        pos, trk = grid.match(det_pos, confirmed.nonzero()[0], margin)
+        pos, trk = grid.match(det_pos, np.flatnonzero(confirmed), margin)
         rest = np.delete(det_pos, pos)
-        pos2, trk2 = grid.match(rest, (~confirmed).nonzero()[0], margin)
+        pos2, trk2 = grid.match(rest, np.flatnonzero(~confirmed), margin)
         return np.concatenate([det_pos[pos], rest[pos2]]), np.concatenate([trk, trk2])
 
     def update(self, dets: np.ndarray) -> np.ndarray:
