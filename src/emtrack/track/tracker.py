@@ -526,14 +526,18 @@ class _LogitGrid:
         the rows left to the others; ``(grid rows, track indices)``. Needs every logit known
         (the same costs and assignments as two :meth:`match` calls, with fewer operations).
         """
+        if (rows is not None and len(rows) == 0) or self.logits.size == 0:
+            return _NO_ROWS, _NO_ROWS
         block = self.logits if rows is None else self.logits[rows]
         cost = self.weights.dustbin_logit - block
         cost += margin
         cols = np.flatnonzero(first)
-        sub = cost[:, cols]
-        r, c = _assign(sub)
-        ok = sub[r, c] < 0
-        r, trk = r[ok], cols[c[ok]]
+        r, trk = _NO_ROWS, _NO_ROWS
+        if len(cols):
+            sub = cost[:, cols]
+            r, c = _assign(sub)
+            ok = sub[r, c] < 0
+            r, trk = r[ok], cols[c[ok]]
         left = np.ones(len(cost), bool)
         left[r] = False
         rest = np.flatnonzero(left)
