@@ -324,31 +324,3 @@ def test_confirmed_tracks_match_before_tentative_ones() -> None:
     assert out5[:, 4].tolist() == walker_id.tolist()  # the new box is only tentative
     out6 = tracker.update(np.array([box(6, dx=7.0)]))
     assert out6[:, 4].tolist() == walker_id.tolist()
-
-
-def test_match_in_turn_equals_two_matches() -> None:
-    """The one-block form of stage 1 gives what two ``match`` calls give (random grids, some
-    rows only, no rows)."""
-    from emtrack.track.tracker import _LogitGrid
-
-    weights = load_model()
-    rng = np.random.default_rng(3)
-    for _ in range(30):
-        n_trk, n_det = int(rng.integers(2, 9)), int(rng.integers(1, 9))
-        xy = rng.uniform(0, 300, (n_trk, 2))
-        tracks = np.c_[xy, xy + [40.0, 100.0]]
-        dets = tracks[rng.integers(0, n_trk, n_det)] + rng.normal(0, 8, (n_det, 4))
-        dets[:, 2:] = np.maximum(dets[:, 2:], dets[:, :2] + 5)
-        grid = _LogitGrid(weights, tracks, np.full(n_trk, 0.1), 0.3, dets)
-        first = rng.random(n_trk) < 0.6
-        for rows in (None, np.flatnonzero(rng.random(n_det) < 0.5)):
-            pos, trk = grid.match(rows, np.flatnonzero(first), 5.0)
-            pos = pos if rows is None else rows[pos]
-            all_rows = np.arange(n_det) if rows is None else rows
-            rest = np.setdiff1d(all_rows, pos)
-            pos2, trk2 = grid.match(rest, np.flatnonzero(~first), 5.0)
-            expected = sorted(
-                zip(np.r_[pos, rest[pos2]].tolist(), np.r_[trk, trk2].tolist(), strict=True)
-            )
-            got_pos, got_trk = grid.match_in_turn(rows, first, 5.0)
-            assert sorted(zip(got_pos.tolist(), got_trk.tolist(), strict=True)) == expected

@@ -306,8 +306,6 @@ class Tracker:
         if num_confirmed in (0, len(confirmed)):
             pos, trk = grid.match(det_pos, None, margin)
             return (pos if det_pos is None else det_pos[pos]), trk
-        if grid.known is None:  # every logit known: both steps on one cost block
-            return grid.match_in_turn(det_pos, confirmed, margin)
         pos, trk = grid.match(det_pos, np.flatnonzero(confirmed), margin)
         left = np.ones(grid.logits.shape[0] if det_pos is None else len(det_pos), bool)
         left[pos] = False  # (a mask: np.delete costs several times more)
@@ -518,37 +516,6 @@ class _LogitGrid:
             self._reveal(np.unique(grid_r[unknown]), np.unique(grid_c[unknown]))
         ok = cost[r, c] < 0
         return r[ok], (c[ok] if cols is None else cols[c[ok]])
-
-    def match_in_turn(
-        self, rows: np.ndarray | None, first: np.ndarray, margin: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`match` of ``rows`` to the tracks where ``first`` (bool per track), then of
-        the rows left to the others; ``(grid rows, track indices)``. Needs every logit known
-        (the same costs and assignments as two :meth:`match` calls, with fewer operations).
-        """
-        if (rows is not None and len(rows) == 0) or self.logits.size == 0:
-            return _NO_ROWS, _NO_ROWS
-        block = self.logits if rows is None else self.logits[rows]
-        cost = self.weights.dustbin_logit - block
-        cost += margin
-        cols = np.flatnonzero(first)
-        r, trk = _NO_ROWS, _NO_ROWS
-        if len(cols):
-            sub = cost[:, cols]
-            r, c = _assign(sub)
-            ok = sub[r, c] < 0
-            r, trk = r[ok], cols[c[ok]]
-        left = np.ones(len(cost), bool)
-        left[r] = False
-        rest = np.flatnonzero(left)
-        others = np.flatnonzero(~first)
-        if len(rest) and len(others):
-            sub = cost[rest[:, None], others]
-            r2, c2 = _assign(sub)
-            ok2 = sub[r2, c2] < 0
-            r = np.concatenate([r, rest[r2[ok2]]])
-            trk = np.concatenate([trk, others[c2[ok2]]])
-        return (r if rows is None else rows[r]), trk
 
 
 def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
