@@ -102,26 +102,27 @@ def positive_int_list(text: str) -> tuple[int, ...]:
     return tuple(positive_int(part) for part in parts)
 
 
-def non_negative_float(text: str) -> float:
-    """Parse a finite number >= 0; argparse reports a bad one as a usage error."""
+def _finite_number(text: str, zero_allowed: bool) -> float:
+    """Parse a finite number >= 0 (or > 0); argparse reports a bad one as a usage error."""
+    bound = ">= 0" if zero_allowed else "> 0"
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not (value >= 0.0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+        raise argparse.ArgumentTypeError(f"expected a number {bound}, got {text!r}") from None
+    above = value >= 0.0 if zero_allowed else value > 0.0
+    if not (above and value != float("inf")):  # NaN fails the comparison
+        raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    """Parse a finite number >= 0."""
+    return _finite_number(text, zero_allowed=True)
 
 
 def positive_float(text: str) -> float:
-    """Parse a finite number > 0 (frame rates); argparse reports a bad one as a usage error."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not (value > 0.0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    """Parse a finite number > 0 (frame rates)."""
+    return _finite_number(text, zero_allowed=False)
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
