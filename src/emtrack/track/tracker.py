@@ -222,10 +222,11 @@ class Tracker:
                     f"dets must be a real numeric array, got dtype {dets.dtype}"
                 )
             dets = dets.astype(float)
-        if not np.isfinite(dets).all():
+        # (A finite sum rules out NaN and Inf; count_nonzero is the cheapest test of a mask.)
+        if not math.isfinite(np.add.reduce(dets, None)) and not np.isfinite(dets).all():
             row = int(np.flatnonzero(~np.isfinite(dets).all(1))[0])
             raise EmtrackInputError(f"dets row {row} is not finite: {dets[row].tolist()}")
-        if (dets[:, 2:4] <= dets[:, 0:2]).any():
+        if np.count_nonzero(dets[:, 2:4] <= dets[:, 0:2]):
             bad = (dets[:, 2:4] <= dets[:, 0:2]).any(1)
             row = int(np.flatnonzero(bad)[0])
             raise EmtrackInputError(
@@ -256,18 +257,22 @@ class Tracker:
         # The largest gap a track can have (it dies after max_lost misses); for the far-pair bound.
         gap_max_s = (max(1, round(cfg.max_lost_s * self.frame_rate)) + 1) / self.frame_rate
         gap_max_s = min(gap_max_s, max_gap_s)
-        has_low = not high.all()
+        has_low = np.count_nonzero(high) < len(high)
         # A small frame gets one network pass for both stages (fewer, larger array operations).
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
         confirmed = self._status == _CONFIRMED
         if merged:
-            grid = _LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets[rows, :4])
+            grid = _LogitGrid(
+                self.weights, track_boxes, gap_s, gap_max_s, dets.take(rows, 0)[:, :4]
+            )
             high_pos = high.nonzero()[0]
             d1, t1 = self._confirmed_first(grid, high_pos, confirmed)
             matched_det = rows[d1]
         else:
             high_rows = rows[high] if has_low else rows
-            grid = _LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets[high_rows, :4])
+            grid = _LogitGrid(
+                self.weights, track_boxes, gap_s, gap_max_s, dets.take(high_rows, 0)[:, :4]
+            )
             d1, t1 = self._confirmed_first(grid, None, confirmed)
             matched_det = high_rows[d1]
         if not has_low:
@@ -288,7 +293,7 @@ class Tracker:
                 track_boxes[left_tracks],
                 gap_s[left_tracks],
                 gap_max_s,
-                dets[low_rows, :4],
+                dets.take(low_rows, 0)[:, :4],
             )
             d2, t2 = grid.match(None, None, cfg.low_match_margin)
             d2, t2 = low_rows[d2], left_tracks[t2]
@@ -306,15 +311,15 @@ class Tracker:
         if num_confirmed in (0, len(confirmed)):
             pos, trk = grid.match(det_pos, None, margin)
             return (pos if det_pos is None else det_pos[pos]), trk
-        pos, trk = grid.match(det_pos, np.flatnonzero(confirmed), margin)
+        pos, trk = grid.match(det_pos, confirmed.nonzero()[0], margin)
         left = np.ones(grid.logits.shape[0] if det_pos is None else len(det_pos), bool)
         left[pos] = False  # (a mask: np.delete costs several times more)
         if det_pos is not None:
             pos = det_pos[pos]
             rest = det_pos[left]
         else:
-            rest = np.flatnonzero(left)
-        pos2, trk2 = grid.match(rest, np.flatnonzero(~confirmed), margin)
+            rest = left.nonzero()[0]
+        pos2, trk2 = grid.match(rest, (~confirmed).nonzero()[0], margin)
         return np.concatenate([pos, rest[pos2]]), np.concatenate([trk, trk2])
 
     def update(self, dets: np.ndarray) -> np.ndarray:
@@ -351,10 +356,11 @@ class Tracker:
             self._lost += 1
             self._lost[matched_trk] = 0
             if len(matched_trk):
+                # (take: several times faster than fancy indexing on small arrays)
                 self._mean[matched_trk], self._cov[matched_trk] = motion.update_tracks(
-                    self._mean[matched_trk],
-                    self._cov[matched_trk],
-                    dets[matched_det, :4],
+                    self._mean.take(matched_trk, 0),
+                    self._cov.take(matched_trk, 0),
+                    dets.take(matched_det, 0)[:, :4],
                     weights.noise_r,
                 )
                 if self.frame_count > cfg.min_hits:
@@ -399,8 +405,7 @@ class Tracker:
         rows, trks = matched_det[confirmed_now], matched_trk[confirmed_now]
         order = rows.argsort()
         rows = rows[order]
-        out = np.empty((len(rows), 5))
-        out[:, :4] = dets[rows, :4]
+        out = dets.take(rows, 0)
         out[:, 4] = self._ids[trks[order]]
         self.last_rows = rows
 
@@ -409,7 +414,7 @@ class Tracker:
             # Misses allowed: 0 for tentative tracks, max_lost for confirmed ones.
             max_lost = max(1, round(cfg.max_lost_s * self.frame_rate))
             dead = self._lost > self._status * max_lost
-            if dead.any():
+            if np.count_nonzero(dead):
                 keep = ~dead
                 self._mean, self._cov = self._mean[keep], self._cov[keep]
                 self._ids, self._status = self._ids[keep], self._status[keep]
@@ -497,10 +502,9 @@ class _LogitGrid:
         if self.logits.size == 0:
             return _NO_ROWS, _NO_ROWS
         while True:
-            if rows is None:
-                block = self.logits if cols is None else self.logits[:, cols]
-            else:
-                block = self.logits[rows] if cols is None else self.logits[rows[:, None], cols]
+            block = self.logits if rows is None else self.logits.take(rows, 0)
+            if cols is not None:
+                block = block.take(cols, 1)
             # cost = -gain, gain = (logit - dustbin) - margin (negation is exact).
             cost = self.weights.dustbin_logit - block
             cost += margin
