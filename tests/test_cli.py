@@ -151,7 +151,7 @@ def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
 def test_choices_match_the_library() -> None:
     from emtrack.eval import BENCHMARKS
     from emtrack.model.loss import ASSOCIATIONS, OBJECTIVES
-    from emtrack.track import SCORE_NORMALISATIONS
+    from emtrack.track import OUTPUT_BOXES, SCORE_NORMALISATIONS
     from emtrack.train.trainer import LR_SCHEDULES
 
     assert tuple(LR_SCHEDULES) == options.LR_SCHEDULES
@@ -159,6 +159,7 @@ def test_choices_match_the_library() -> None:
     assert tuple(BENCHMARKS) == options.BENCHMARKS
     assert tuple(ASSOCIATIONS) == options.ASSOCIATIONS
     assert tuple(SCORE_NORMALISATIONS) == options.SCORE_NORMALISATIONS
+    assert tuple(OUTPUT_BOXES) == options.OUTPUT_BOXES
 
 
 @pytest.mark.parametrize(
@@ -308,6 +309,38 @@ def test_track_file_writes_readable_result(
     assert np.all(result.ids >= 1)
     assert result.num_frames <= 10
     assert "SEQ: 10 frames" in capsys.readouterr().err
+
+
+def test_track_output_boxes_option(tmp_path: Path) -> None:
+    """Online results carry the tracks' estimates by default, the detections' boxes on request."""
+    det = write_sequence(tmp_path, "SEQ")
+    runs = {}
+    for choice in ("filtered", "detections"):
+        out = tmp_path / f"{choice}.txt"
+        assert (
+            main(["-q", "track", "--det", str(det), "--out", str(out), "--output-boxes", choice])
+            == 0
+        )
+        runs[choice] = read_mot(out)
+    filtered, detections = runs["filtered"], runs["detections"]
+    assert len(detections) > 0
+    np.testing.assert_array_equal(filtered.frames, detections.frames)
+    np.testing.assert_array_equal(filtered.ids, detections.ids)
+    given = read_mot(det)
+    given_boxes = {
+        (f, *b) for f, b in zip(given.frames.tolist(), given.boxes_xyxy.tolist(), strict=True)
+    }
+    assert all(
+        (f, *b) in given_boxes
+        for f, b in zip(detections.frames.tolist(), detections.boxes_xyxy.tolist(), strict=True)
+    )
+    assert not np.array_equal(filtered.boxes_xyxy, detections.boxes_xyxy)
+    assert (
+        main(
+            ["track", "--det", str(det), "--out", str(tmp_path / "x.txt"), "--output-boxes", "raw"]
+        )
+        == 2
+    )
 
 
 def test_track_explicit_seqinfo_and_quiet(

@@ -168,7 +168,9 @@ def test_random_update_arrays_never_crash(
 ) -> None:
     """0 to 300 boxes a frame, sizes from 0.01 px to 100 000 px, jumps up to 500 px."""
     rng = np.random.default_rng(seed)
-    tracker = Tracker(frame_rate=float(rng.uniform(1.0, 120.0)), model=MODEL)
+    output_boxes = "detections" if rng.random() < 0.5 else "filtered"
+    config = TrackerConfig(output_boxes=output_boxes)
+    tracker = Tracker(frame_rate=float(rng.uniform(1.0, 120.0)), model=MODEL, config=config)
     low, spread = log_size
     for n in counts:
         size = 10.0 ** rng.uniform(low, low + spread, (n, 2))
@@ -182,7 +184,10 @@ def test_random_update_arrays_never_crash(
         out = tracker.update(dets)
         assert out.shape == (len(tracker.last_rows), 5)
         assert np.all(np.isfinite(out))
-        np.testing.assert_array_equal(out[:, :4], dets[tracker.last_rows, :4].astype(float))
+        if output_boxes == "detections":
+            np.testing.assert_array_equal(out[:, :4], dets[tracker.last_rows, :4].astype(float))
+        else:  # the tracks' estimates: proper boxes
+            assert np.all(out[:, 2:4] > out[:, 0:2])
         assert np.all(np.diff(tracker.last_rows) > 0)  # input order, each row at most once
         assert len(set(out[:, 4].tolist())) == len(out) and np.all(out[:, 4] >= 1)
 

@@ -43,17 +43,52 @@ def test_empty_frames_and_zero_detections() -> None:
     assert out[:, 4].tolist() == [1.0]
 
 
-def test_output_keeps_input_order() -> None:
-    tracker = Tracker(frame_rate=30)
+@pytest.mark.parametrize("output_boxes", ["filtered", "detections"])
+def test_output_keeps_input_order(output_boxes: str) -> None:
+    tracker = Tracker(frame_rate=30, config=TrackerConfig(output_boxes=output_boxes))
     rng = np.random.default_rng(0)
     for f in range(6):
         dets = np.array([_walker(f, 100 + 150 * k, 2) + [0.9] for k in range(5)])
         perm = rng.permutation(5)
         out = tracker.update(dets[perm])
         if f >= 2:
-            # Rows come back in input order with the detections' own boxes.
-            np.testing.assert_allclose(out[:, :4], dets[perm, :4])
+            # Rows come back in input order: the detections' own boxes, or the tracks'
+            # estimates, within a frame's step (2 px) of these noise-free walkers while
+            # their velocity is learnt.
+            assert tracker.last_rows.tolist() == [0, 1, 2, 3, 4]
+            if output_boxes == "detections":
+                np.testing.assert_array_equal(out[:, :4], dets[perm, :4])
+            else:
+                np.testing.assert_allclose(out[:, :4], dets[perm, :4], atol=2.0)
             assert sorted(out[:, 4].tolist()) == [1, 2, 3, 4, 5]
+
+
+def test_filtered_boxes_are_the_kalman_estimates_and_less_noisy() -> None:
+    """The default output is each track's posterior box, nearer the truth than noisy detections."""
+    rng = np.random.default_rng(3)
+    filtered = Tracker(frame_rate=30)
+    raw = Tracker(frame_rate=30, config=TrackerConfig(output_boxes="detections"))
+    err_filtered, err_raw = [], []
+    for f in range(60):
+        truth = np.array(_walker(f, 100, 4))
+        det = truth + rng.normal(0.0, 3.0, 4)
+        dets = np.array([[*det, 0.9]])
+        out_f, out_r = filtered.update(dets), raw.update(dets)
+        np.testing.assert_array_equal(out_r[:, :4], dets[:, :4])
+        assert out_f[:, 4].tolist() == out_r[:, 4].tolist()
+        if f >= 10:
+            np.testing.assert_array_equal(
+                out_f[0, :4],
+                state_to_boxes(filtered._mean[0, 0]),  # the updated mean
+            )
+            err_filtered.append(np.abs(out_f[0, :4] - truth).mean())
+            err_raw.append(np.abs(det - truth).mean())
+    assert np.mean(err_filtered) < 0.8 * np.mean(err_raw)
+
+
+def test_output_boxes_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match="output_boxes"):
+        TrackerConfig(output_boxes="smoothed")
 
 
 def test_reset_restarts_ids() -> None:
@@ -74,7 +109,8 @@ def test_crossing_objects_keep_ids() -> None:
         b = _walker(f, 460, -6, y=320)
         out = tracker.update(np.array([a + [0.9], b + [0.9]]))
         for row in out:
-            (ids_a if np.allclose(row[:4], a) else ids_b).add(int(row[4]))
+            nearer_a = np.abs(row[:4] - a).sum() < np.abs(row[:4] - b).sum()
+            (ids_a if nearer_a else ids_b).add(int(row[4]))
     assert ids_a == {1} and ids_b == {2}
 
 

@@ -38,6 +38,8 @@ __all__ = [
 OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
 # Choices of ``--score-norm`` (tests check this equals emtrack.track.SCORE_NORMALISATIONS).
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
+# Choices of ``--output-boxes`` (tests check this equals emtrack.track.OUTPUT_BOXES).
+OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 # Choices of ``--association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
 ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
 # Choices of ``--lr-schedule`` (tests check this equals emtrack.train.trainer.LR_SCHEDULES).
@@ -162,6 +164,15 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         "scoring at most as high), rank (always ranks) or none (always as given)",
         str,
         choices=SCORE_NORMALISATIONS,
+    ),
+    ConfigFlag(
+        "--output-boxes",
+        "output_boxes",
+        "boxes of the online result: filtered (each track's Kalman estimate after its "
+        "detection, as SORT reports) or detections (the matched detections' own boxes); "
+        "--offline always writes its smoothed boxes",
+        str,
+        choices=OUTPUT_BOXES,
     ),
     ConfigFlag(
         "--min-hits", "min_hits", "consecutive matched frames before a track is reported", int

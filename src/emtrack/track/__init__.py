@@ -2,11 +2,12 @@
 
 from emtrack.track.interop import EmtrackTracker
 from emtrack.track.run import TrackRun, normalised_scores, track_sequence
-from emtrack.track.tracker import SCORE_NORMALISATIONS, Tracker, TrackerConfig
+from emtrack.track.tracker import OUTPUT_BOXES, SCORE_NORMALISATIONS, Tracker, TrackerConfig
 from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export_weights, load_model
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "OUTPUT_BOXES",
     "SCORE_NORMALISATIONS",
     "AssociationWeights",
     "EmtrackTracker",

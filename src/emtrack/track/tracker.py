@@ -16,6 +16,8 @@ from emtrack.track.weights import AssociationWeights, far_pair_bound, load_model
 
 #: Values of :attr:`TrackerConfig.score_normalisation`.
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
+#: Values of :attr:`TrackerConfig.output_boxes`.
+OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 _TENTATIVE, _CONFIRMED = 0, 1  # track status (the death rule multiplies by it)
 
 
@@ -55,6 +57,13 @@ class TrackerConfig:
             too: every detection gets 1 and is used);
             ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
             frame at a time and always compares scores as given.
+        output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
+            reports: ``filtered`` (default) the track's Kalman estimate after this frame's
+            detection, as SORT reports it (the detection averaged with the motion prediction:
+            less detector jitter), or ``detections`` the matched detections' own boxes. Either
+            way a track is reported only in frames where it has a detection
+            (:attr:`Tracker.last_rows` names it), and the offline mode reports its own
+            smoothed boxes.
     """
 
     high_score: float = 0.6
@@ -71,12 +80,18 @@ class TrackerConfig:
     min_track_hits: int = 3
     min_track_score_rank: float = 0.3
     score_normalisation: str = "auto"
+    output_boxes: str = "filtered"
 
     def __post_init__(self) -> None:
         if self.score_normalisation not in SCORE_NORMALISATIONS:
             raise ValueError(
                 f"TrackerConfig.score_normalisation must be one of {SCORE_NORMALISATIONS}, "
                 f"got {self.score_normalisation!r}"
+            )
+        if self.output_boxes not in OUTPUT_BOXES:
+            raise ValueError(
+                f"TrackerConfig.output_boxes must be one of {OUTPUT_BOXES}, "
+                f"got {self.output_boxes!r}"
             )
         for name in (
             "high_score",
@@ -329,10 +344,12 @@ class Tracker:
             dets: ``(N, 5)`` ``[x1, y1, x2, y2, score]``; ``N = 0`` is valid.
 
         Returns:
-            ``(M, 5)`` ``[x1, y1, x2, y2, track_id]`` for the detections assigned to reported
-            tracks, in the input order (the boxes are the detections'). Given a
+            ``(M, 5)`` ``[x1, y1, x2, y2, track_id]``, one row per detection assigned to a
+            reported track, in the input order (:attr:`last_rows` holds those detections'
+            input rows); the boxes are the tracks' Kalman estimates after this frame
+            (``config.output_boxes="detections"``: the detections' own boxes). Given a
             ``supervision.Detections``, returns one with ``tracker_id`` set instead (every
-            input row, -1 = not tracked; see :mod:`emtrack.track.interop`).
+            input row, -1 = not tracked, boxes unchanged; see :mod:`emtrack.track.interop`).
         """
         if not isinstance(dets, np.ndarray) and type(dets).__name__ == "Detections":
             from emtrack.track.interop import is_supervision_detections, update_detections
@@ -406,7 +423,10 @@ class Tracker:
         order = rows.argsort()
         rows = rows[order]
         out = dets.take(rows, 0)
-        out[:, 4] = self._ids[trks[order]]
+        trks = trks[order]
+        out[:, 4] = self._ids[trks]
+        if cfg.output_boxes == "filtered":
+            out[:, :4] = motion.predicted_boxes(self._mean.take(trks, 0))
         self.last_rows = rows
 
         # Deaths: tentative tracks that missed, and tracks lost for too long.
