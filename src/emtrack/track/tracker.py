@@ -12,7 +12,8 @@ from scipy.optimize import linear_sum_assignment
 
 from emtrack.errors import EmtrackInputError
 from emtrack.track import motion
-from emtrack.track.weights import AssociationWeights, far_pair_bound, load_model
+from emtrack.track.far_pairs import far_pair_bound
+from emtrack.track.weights import AssociationWeights, load_model
 
 #: Values of :attr:`TrackerConfig.score_normalisation`.
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
@@ -448,7 +449,7 @@ _NO_ROWS.flags.writeable = False
 #: Frames with at most this many (detection, track) pairs score both stages in one pass.
 _MERGE_MAX_PAIRS = 512
 #: Below this many pairs every logit is computed; from it on, pairs that a proven bound rules
-#: out (:class:`~emtrack.track.weights.FarPairBound`) are skipped first.
+#: out (:class:`~emtrack.track.far_pairs.FarPairBound`) are skipped first.
 _GATE_MIN_PAIRS = 2048
 
 
@@ -456,7 +457,7 @@ class _LogitGrid:
     """Association logits of detections (rows) vs tracks (columns), exact where it matters.
 
     Small grids are computed in full. In large ones, far pairs
-    (:meth:`~emtrack.track.weights.FarPairBound.far_mask`) start at the bound's logit, an upper
+    (:meth:`~emtrack.track.far_pairs.FarPairBound.far_mask`) start at the bound's logit, an upper
     bound of their true value, and :meth:`match` computes a far pair only when the assignment
     would use it. An assignment that uses only computed pairs and is optimal with the others at
     their upper bounds is optimal with their true values too (no other assignment can score
