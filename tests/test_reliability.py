@@ -483,6 +483,7 @@ def test_bad_update_arrays_leave_the_tracker_usable(dets: object, problem: str) 
         np.array([[-30, -50, 10, 20, 0.9]]),  # partly outside the image
         np.array([[0, 0, 10, 20, -3.5]]),  # raw detector scores may be negative
         np.array([[0, 0, 10, 20, 150.0]]),  # ... or above 1
+        np.array([[0, 0, 10, 20, 1e308], [0, 0, 10, 20, 1e308]]),  # finite, but sums to inf
     ],
     ids=[
         "list",
@@ -495,6 +496,7 @@ def test_bad_update_arrays_leave_the_tracker_usable(dets: object, problem: str) 
         "outside",
         "neg-score",
         "big-score",
+        "overflowing-sum",
     ],
 )
 def test_unusual_but_valid_update_arrays(dets: object) -> None:

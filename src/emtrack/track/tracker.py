@@ -238,8 +238,8 @@ class Tracker:
                     f"dets must be a real numeric array, got dtype {dets.dtype}"
                 )
             dets = dets.astype(float)
-        # (A finite sum rules out NaN and Inf; count_nonzero is the cheapest test of a mask.)
-        if not math.isfinite(np.add.reduce(dets, None)) and not np.isfinite(dets).all():
+        # (count_nonzero is the cheapest test of a mask: several times faster than all/any)
+        if np.count_nonzero(np.isfinite(dets)) < dets.size:
             row = int(np.flatnonzero(~np.isfinite(dets).all(1))[0])
             raise EmtrackInputError(f"dets row {row} is not finite: {dets[row].tolist()}")
         if np.count_nonzero(dets[:, 2:4] <= dets[:, 0:2]):
