@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emtrack.model.features import _LOG_RATIO_CLAMP, _OFFSET_CLAMP, NUM_FEATURES
-from emtrack.track.weights import _BOX_TERMS, _GAP_CLAMP_S, AssociationWeights
+from emtrack.model.features import _GAP_CLAMP_S, _LOG_RATIO_CLAMP, _OFFSET_CLAMP, NUM_FEATURES
+from emtrack.track.weights import _BOX_TERMS, AssociationWeights
 
 #: Boxes taller than this (px) and at most this many heights wide, with coordinates within
 #: ``_FAR_MAX_COORD`` px, can be part of a far pair (the conditions the bound's proof uses).
