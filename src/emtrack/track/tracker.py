@@ -84,16 +84,14 @@ class TrackerConfig:
     output_boxes: str = "filtered"
 
     def __post_init__(self) -> None:
-        if self.score_normalisation not in SCORE_NORMALISATIONS:
-            raise ValueError(
-                f"TrackerConfig.score_normalisation must be one of {SCORE_NORMALISATIONS}, "
-                f"got {self.score_normalisation!r}"
-            )
-        if self.output_boxes not in OUTPUT_BOXES:
-            raise ValueError(
-                f"TrackerConfig.output_boxes must be one of {OUTPUT_BOXES}, "
-                f"got {self.output_boxes!r}"
-            )
+        for name, choices in (
+            ("score_normalisation", SCORE_NORMALISATIONS),
+            ("output_boxes", OUTPUT_BOXES),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"TrackerConfig.{name} must be one of {choices}, got {getattr(self, name)!r}"
+                )
         for name in (
             "high_score",
             "low_score",
