@@ -248,6 +248,10 @@ class Tracker:
             )
         return dets
 
+    def _max_lost(self) -> int:
+        """Frames a confirmed track may miss before it dies (``max_lost_s``, at least 1)."""
+        return max(1, round(self.config.max_lost_s * self.frame_rate))
+
     def _associate(self, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both association stages: ``(det rows, track rows)`` of the matched pairs.
 
@@ -269,7 +273,7 @@ class Tracker:
         max_gap_s = self.weights.max_gap_s
         gap_s = np.minimum((self._lost + 1) / self.frame_rate, max_gap_s)
         # The largest gap a track can have (it dies after max_lost misses); for the far-pair bound.
-        gap_max_s = (max(1, round(cfg.max_lost_s * self.frame_rate)) + 1) / self.frame_rate
+        gap_max_s = (self._max_lost() + 1) / self.frame_rate
         gap_max_s = min(gap_max_s, max_gap_s)
         has_low = np.count_nonzero(high) < len(high)
         # A small frame gets one network pass for both stages (fewer, larger array operations).
@@ -431,8 +435,7 @@ class Tracker:
         # Deaths: tentative tracks that missed, and tracks lost for too long.
         if num_tracks:
             # Misses allowed: 0 for tentative tracks, max_lost for confirmed ones.
-            max_lost = max(1, round(cfg.max_lost_s * self.frame_rate))
-            dead = self._lost > self._status * max_lost
+            dead = self._lost > self._status * self._max_lost()
             if np.count_nonzero(dead):
                 keep = ~dead
                 self._mean, self._cov = self._mean[keep], self._cov[keep]
