@@ -7,6 +7,7 @@ import pytest
 
 from emtrack.io import MotTable
 from emtrack.track import SCORE_NORMALISATIONS, TrackerConfig, normalised_scores, track_sequence
+from emtrack.track.run import MIN_STARTING_SHARE
 from test_tracker import _scene_tables
 
 
@@ -71,3 +72,47 @@ def test_a_file_without_real_scores_is_tracked() -> None:
         assert set(result.scores.tolist()) == {constant}
         none = TrackerConfig(score_normalisation="none")
         assert len(track_sequence(flat, scene.seqinfo, config=none).result) == 0
+
+
+def test_scores_too_low_for_the_thresholds_are_ranked() -> None:
+    """Scores in [0, 1] of which fewer than 5 % reach ``new_track_score`` are ranked by
+    ``auto``: compared as given, almost no track could start."""
+    share = MIN_STARTING_SHARE
+    assert share == 0.05
+    below = np.linspace(0.1, 0.7, 100)  # none reaches 0.75
+    np.testing.assert_allclose(normalised_scores(below), np.arange(1, 101) / 100)
+    four = np.concatenate([below[:96], np.full(4, 0.8)])  # 4 % reach it: ranked
+    assert normalised_scores(four) is not four
+    five = np.concatenate([below[:95], np.full(5, 0.8)])  # 5 %: kept
+    assert normalised_scores(five) is five
+    # The threshold is the one the tracker will use.
+    assert normalised_scores(below, new_track_score=0.65) is below  # 9 % reach 0.65
+    assert normalised_scores(five, new_track_score=0.9) is not five
+    # "none" never ranks.
+    assert normalised_scores(below, "none") is below
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_detector_scoring_below_the_thresholds_is_tracked(offline: bool) -> None:
+    """Scores x0.6 (none reaches 0.75, a detector less confident than the thresholds expect):
+    ``auto`` tracks exactly as the ranks of the original scores do, and the file's own
+    scores go back into the result; as given, not a single track starts."""
+    scene, dets = _scene_tables(5)
+    low = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, dets.scores * 0.6)
+    assert low.scores.max() < TrackerConfig().new_track_score
+    auto = track_sequence(low, scene.seqinfo, offline=offline).result
+    ranked = track_sequence(
+        dets, scene.seqinfo, config=TrackerConfig(score_normalisation="rank"), offline=offline
+    ).result
+    assert len(auto) > 0.5 * len(dets)
+    np.testing.assert_array_equal(auto.ids, ranked.ids)
+    np.testing.assert_array_equal(auto.boxes_xyxy, ranked.boxes_xyxy)
+    detected = auto.scores != 0
+    np.testing.assert_allclose(auto.scores[detected], ranked.scores[detected] * 0.6)
+    as_given = track_sequence(
+        low, scene.seqinfo, config=TrackerConfig(score_normalisation="none"), offline=offline
+    ).result
+    assert len(as_given) == 0
+    # A lower new_track_score brings the file back to "as given".
+    relaxed = TrackerConfig(new_track_score=0.5)
+    assert len(track_sequence(low, scene.seqinfo, config=relaxed, offline=offline).result) > 0

@@ -160,8 +160,9 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         "--score-norm",
         "score_normalisation",
         "scores the thresholds compare with: auto (a file's scores as given when all lie in "
-        "[0, 1], else each replaced by its rank in the file: the fraction of its detections "
-        "scoring at most as high), rank (always ranks) or none (always as given)",
+        "[0, 1] and at least 5% of them reach --new-track-score, else each replaced by its "
+        "rank in the file: the fraction of its detections scoring at most as high), rank "
+        "(always ranks) or none (always as given)",
         str,
         choices=SCORE_NORMALISATIONS,
     ),

@@ -63,7 +63,9 @@ def track_sequence(
     config = config or TrackerConfig()
     tracker = Tracker(seqinfo.frame_rate, model, config, keep_history=offline)
     index = detections.frame_index(num_frames)
-    tracker_scores = normalised_scores(detections.scores, config.score_normalisation)
+    tracker_scores = normalised_scores(
+        detections.scores, config.score_normalisation, config.new_track_score
+    )
     dets_all = np.concatenate([detections.boxes_xyxy, tracker_scores[:, None]], 1)
     frames, ids, boxes, scores = [], [], [], []
     elapsed = 0.0
@@ -97,12 +99,22 @@ def track_sequence(
     return TrackRun(result, elapsed, num_frames)
 
 
-def normalised_scores(scores: np.ndarray, mode: str = "auto") -> np.ndarray:
+def normalised_scores(
+    scores: np.ndarray,
+    mode: str = "auto",
+    new_track_score: float = TrackerConfig.new_track_score,
+) -> np.ndarray:
     """The scores the tracker compares with its thresholds (see ``score_normalisation``).
+
+    ``auto`` keeps scores as given when they are probability-like: all in [0, 1], not all
+    equal, and at least :data:`MIN_STARTING_SHARE` of them reach ``new_track_score``
+    (otherwise almost no track could ever start: a detector whose scores run lower than the
+    thresholds expect, e.g. 0.3 to 0.7, would be tracked as if it found nobody).
 
     Args:
         scores: ``(N,)`` the det file's scores.
         mode: ``auto``, ``rank`` or ``none``.
+        new_track_score: the threshold a detection must reach to start a track (``auto`` only).
 
     Returns:
         ``scores`` itself when left as is, else ``(N,)`` ranks in ``(0, 1]``: the fraction of
@@ -112,12 +124,23 @@ def normalised_scores(scores: np.ndarray, mode: str = "auto") -> np.ndarray:
         raise ValueError(f"score normalisation must be one of {SCORE_NORMALISATIONS}, got {mode!r}")
     if len(scores) == 0 or mode == "none":
         return scores
+    if mode == "auto" and _probability_like(scores, new_track_score):
+        return scores
+    return rankdata(scores, method="max") / len(scores)
+
+
+#: ``auto`` ranks a file's scores when fewer than this share of them reach ``new_track_score``.
+MIN_STARTING_SHARE = 0.05
+
+
+def _probability_like(scores: np.ndarray, new_track_score: float) -> bool:
+    """Whether ``auto`` may compare ``scores`` ``(N > 0,)`` with the thresholds as given."""
     low, high = float(scores.min()), float(scores.max())
     # One score for every detection says nothing (a detector that writes 0 or -1 for "no
     # score"): ranking makes them all 1, so all are used rather than none.
-    if mode == "auto" and 0.0 <= low < high <= 1.0:
-        return scores
-    return rankdata(scores, method="max") / len(scores)
+    if not 0.0 <= low < high <= 1.0:
+        return False
+    return np.count_nonzero(scores >= new_track_score) >= MIN_STARTING_SHARE * len(scores)
 
 
 def _original_scores(

@@ -55,7 +55,9 @@ class TrackerConfig:
             by its rank in the file (the fraction of the file's detections scoring at most as
             high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged
             (a file whose scores are all equal, e.g. all 0 or -1 for "no score", is ranked
-            too: every detection gets 1 and is used);
+            too: every detection gets 1 and is used; so is a file in which fewer than 5 % of
+            the detections reach ``new_track_score``, whose scores run too low for the
+            thresholds: as given, almost no track could start);
             ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
             frame at a time and always compares scores as given.
         output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
