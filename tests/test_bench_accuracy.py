@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from emtrack.bench.accuracy_bench import run_accuracy_bench, torch_modules
+from emtrack.bench.track_bench import _find_root_sequences, derived_detections
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
+from emtrack.io import read_mot, write_mot
+from emtrack.synth import DetectionNoiseConfig
 from emtrack.track import load_model
 from emtrack.train.trainer import TrainConfig, gap_accuracy
+from sequences import SEQINFO
 
 
 def test_torch_modules_hold_the_exported_weights() -> None:
@@ -90,3 +95,77 @@ def test_cli_writes_the_json(tmp_path, capsys) -> None:
     assert {row["group"] for row in data["rows"]} == {"gap", "fps"}
     assert data["settings"]["scenes"] == 2
     assert main(["bench", "accuracy", "--model", str(tmp_path / "missing.npz")]) == 2
+
+
+def _gt_root(folder: Path, num_frames: int = 40) -> Path:
+    """A MOT17-layout ROOT (gt + seqinfo.ini, no detections) of two synthetic scenes."""
+    from emtrack.synth import SceneConfig, generate_scene
+
+    config = SceneConfig(
+        num_frames=num_frames, image_width=640, image_height=480, frame_rate=10.0, mean_objects=6
+    )
+    for seed in (3, 4):
+        scene = generate_scene(config, seed)
+        seq = folder / scene.seqinfo.name
+        write_mot(seq / "gt" / "gt.txt", scene.gt)
+        (seq / "seqinfo.ini").write_text(SEQINFO.format(name=seq.name, length=num_frames))
+    return folder
+
+
+def test_gt_rows_score_the_streams_bench_track_derives(tmp_path: Path) -> None:
+    root = _gt_root(tmp_path / "gt-root")
+    report = run_accuracy_bench(None, scenes=1, clips=6, gaps=(1, 2), seed=5, gt_roots=[root])
+    gt_rows = [row for row in report.rows if row.group == "gt"]
+    assert [(row.value, row.root, row.scenes) for row in gt_rows] == [
+        (1.0, str(root), 2),
+        (2.0, str(root), 2),
+    ]
+    for row in gt_rows:
+        assert row.detections > 0
+        assert 0.0 <= row.network <= 1.0 and 0.0 <= row.iou <= 1.0 and 0.0 <= row.oracle <= 1.0
+    assert report.settings["gt_roots"] == [str(root)]
+    assert "streams derived from the gt of" in report.format_table()
+
+    # The clips come from the very streams `bench track --seed 5` tracks (ids aside).
+    bench_root = _find_root_sequences(root, "det.txt", 5, DetectionNoiseConfig(), tmp_path / "w")
+    for seq in bench_root.sequences:
+        tracked = read_mot(seq.det_path)
+        derived = derived_detections(
+            seq.name, read_mot(seq.gt_path), seq.seqinfo, DetectionNoiseConfig(), 5
+        )
+        np.testing.assert_allclose(tracked.boxes_xyxy, derived.boxes_xyxy, atol=1e-3)
+        assert (derived.ids >= 1).sum() > 0.5 * len(derived)  # identities known here
+
+    # A network that cannot tell pairs apart links worse on them too.
+    weights = load_model(None)
+    last_w, last_b = weights.layers[-1]
+    flat = dataclasses.replace(
+        weights, layers=(*weights.layers[:-1], (np.zeros_like(last_w), last_b))
+    )
+    flat_rows = run_accuracy_bench(flat, scenes=1, clips=6, gaps=(1, 2), seed=5, gt_roots=[root])
+    for shipped, untrained in zip(gt_rows, flat_rows.rows[-2:], strict=True):
+        assert untrained.iou == shipped.iou and untrained.oracle == shipped.oracle
+        assert shipped.network > untrained.network + 0.1
+
+
+def test_bad_gt_roots_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(EmtrackInputError, match="not found"):
+        run_accuracy_bench(None, scenes=1, clips=2, gt_roots=[tmp_path / "missing"])
+    short = _gt_root(tmp_path / "short", num_frames=6)  # a 10-frame clip does not fit
+    with pytest.raises(EmtrackInputError, match="more than 9 frames"):
+        run_accuracy_bench(None, scenes=1, clips=2, gaps=(1,), gt_roots=[short])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmtrackInputError, match="no sequence"):
+        run_accuracy_bench(None, scenes=1, clips=2, gt_roots=[tmp_path / "empty"])
+
+
+def test_cli_gt_rows(tmp_path: Path, capsys) -> None:
+    root = _gt_root(tmp_path / "gt-root")
+    out = tmp_path / "acc.json"
+    argv = ["bench", "accuracy", "--scenes", "1", "--clips", "3", "--gt", str(root)]
+    assert main([*argv, "--json", str(out)]) == 0
+    assert f"streams derived from the gt of {root}" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert {row["group"] for row in data["rows"]} == {"gap", "fps", "gt"}
+    assert {row["root"] for row in data["rows"] if row["group"] == "gt"} == {str(root)}
+    assert main(["bench", "accuracy", "--gt", str(tmp_path / "missing")]) == 2

@@ -7,7 +7,9 @@ default — without retraining it: clips from the trainer's own held-out synthet
 network, by IoU ≥ 0.3 + Hungarian and by a Kalman filter given the true identities
 (:mod:`emtrack.train.accuracy`). Rows per frame gap (clips of every ``s``-th frame), then per
 frame rate at gap 1: where objects move further between frames (low frame rates), overlap
-says less and the learned association gains most.
+says less and the learned association gains most. With ``gt_roots``, rows per gap on real
+pedestrian motion too: clips of the detection streams that ``emtrack bench track`` derives
+from those ground truths (its noise model and seed), whose identities are known.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from emtrack.bench.track_bench import environment_info
+from emtrack.bench.track_bench import derived_detections, environment_info, gt_sequences
 from emtrack.errors import EmtrackInputError
+from emtrack.io import read_mot, read_seqinfo
 from emtrack.io.atomic import write_json as io_write_json
 from emtrack.model.network import AssociationNet, NoiseModel
-from emtrack.synth import Scene
+from emtrack.synth import DetectionNoiseConfig, Scene
 from emtrack.track.weights import AssociationWeights, load_model
 from emtrack.train.trainer import (
     TrainConfig,
@@ -45,14 +48,16 @@ class AccuracyRow:
     """Link accuracy of the three linkers on one set of clips.
 
     Attributes:
-        group: ``"gap"`` (all scenes, clips of every ``value``-th frame) or ``"fps"`` (the
-            scenes of frame rate ``value``, gap 1).
+        group: ``"gap"`` (all scenes, clips of every ``value``-th frame), ``"fps"`` (the
+            scenes of frame rate ``value``, gap 1) or ``"gt"`` (clips of every ``value``-th
+            frame of the streams derived from the ground truths of ``root``).
         value: The gap in frames, or the frame rate.
         scenes: Scenes the clips were drawn from.
         detections: Detections scored (every real detection of clip frames 1 … T-1).
         network: The learned network's accuracy (0–1).
         iou: IoU ≥ 0.3 + Hungarian.
         oracle: Kalman filter given the true identities.
+        root: The gt ROOT of a ``"gt"`` row, else ``None``.
     """
 
     group: str
@@ -62,6 +67,7 @@ class AccuracyRow:
     network: float
     iou: float
     oracle: float
+    root: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -84,19 +90,31 @@ class AccuracyReport:
     def format_table(self) -> str:
         """Two plain-text tables: by frame gap, then by frame rate (gap 1)."""
         lines = [f"held-out link accuracy, model {self.settings['model']}"]
-        for group, title in (("gap", "gap (frames)"), ("fps", "frame rate (gap 1)")):
-            rows = [row for row in self.rows if row.group == group]
+        tables = [(("gap", None), "gap (frames)"), (("fps", None), "frame rate (gap 1)")]
+        for root in dict.fromkeys(row.root for row in self.rows if row.group == "gt"):
+            tables.append((("gt", root), "gap (frames)"))
+        for (group, root), title in tables:
+            rows = [row for row in self.rows if row.group == group and row.root == root]
             if not rows:
                 continue
+            if group == "gt":
+                lines += [
+                    "",
+                    f"streams derived from the gt of {root} (scenes = its sequences; noise "
+                    f"seed {self.settings['seed']})",
+                ]
+            title_width = 20
             lines += [
                 "",
-                f"{title:<20}  scenes  detections  network     iou  true-id KF  network-iou",
-                f"{'-' * 20}  ------  ----------  -------  ------  ----------  -----------",
+                f"{title:<{title_width}}  scenes  detections  network     iou  true-id KF  "
+                "network-iou",
+                f"{'-' * title_width}  ------  ----------  -------  ------  ----------  "
+                "-----------",
             ]
             for row in rows:
                 value = f"{row.value:g}"
                 lines.append(
-                    f"{value:<20}  {row.scenes:>6}  {row.detections:>10}  "
+                    f"{value:<{title_width}}  {row.scenes:>6}  {row.detections:>10}  "
                     f"{100 * row.network:>6.1f}%  {100 * row.iou:>5.1f}%  "
                     f"{100 * row.oracle:>9.1f}%  {100 * (row.network - row.iou):>+10.1f}"
                 )
@@ -137,8 +155,9 @@ def run_accuracy_bench(
     clip_length: int = 10,
     gaps: Sequence[int] = (1, 2, 3, 4),
     seed: int = 0,
+    gt_roots: Sequence[str | os.PathLike[str]] = (),
 ) -> AccuracyReport:
-    """Score the model and both baselines on held-out synthetic clips.
+    """Score the model and both baselines on held-out synthetic clips (and derived streams).
 
     Args:
         model: ``.npz`` export, training checkpoint (``.pt``), loaded weights, or None for
@@ -149,10 +168,15 @@ def run_accuracy_bench(
         clips: Clips per row.
         clip_length: Frames per clip.
         gaps: Frame gaps of the gap rows.
-        seed: Seed of scenes and clips (the trainer's ``--seed``).
+        seed: Seed of scenes and clips (the trainer's ``--seed``), and of the noise of the
+            streams derived from ``gt_roots`` (``emtrack bench track --seed``).
+        gt_roots: Folders of sequences with ``gt/gt.txt`` and ``seqinfo.ini`` (MOT15, MOT17
+            or MOT20 layout): each adds a row per gap on the detection streams that
+            ``emtrack bench track`` derives from them (default noise model), identities known.
 
     Raises:
-        EmtrackInputError: A count below 1 (``clip_length`` below 2) or an unreadable model.
+        EmtrackInputError: A count below 1 (``clip_length`` below 2), an unreadable model, or
+            a gt ROOT without sequences long enough for a clip.
     """
     for name, value, low in (
         ("scenes", scenes, 1),
@@ -175,6 +199,11 @@ def run_accuracy_bench(
     for rate in rates:
         group = [scene for scene in scene_list if scene.seqinfo.frame_rate == rate]
         rows.append(_score("fps", rate, group, net, noise, config, clips, 1))
+    for root in gt_roots:
+        streams = _derived_scenes(Path(root), seed, (clip_length - 1) * max(gaps))
+        for gap in sorted(set(gaps)):
+            row = _score("gt", gap, streams, net, noise, config, clips, gap)
+            rows.append(dataclasses.replace(row, root=str(root)))
     if model is None:
         model_name = "shipped default"
     elif isinstance(model, AssociationWeights):
@@ -189,8 +218,40 @@ def run_accuracy_bench(
         "gaps": sorted(set(gaps)),
         "seed": seed,
         "sinkhorn_iterations": config.sinkhorn_iterations,
+        "gt_roots": [str(root) for root in gt_roots],
     }
+    if gt_roots:
+        settings["gt_noise"] = dataclasses.asdict(DetectionNoiseConfig())
     return AccuracyReport(tuple(rows), settings, environment_info())
+
+
+def _derived_scenes(root: Path, seed: int, span: int) -> list[Scene]:
+    """The sequences of a gt ROOT as scenes: the benchmark's derived detections, ids kept.
+
+    Only sequences longer than ``span`` frames (a clip at the largest gap) are kept.
+    """
+    if not root.is_dir():
+        raise EmtrackInputError(
+            f"gt ROOT {'is not a folder' if root.exists() else 'not found'}", root
+        )
+    scenes = []
+    for name, gt_path, seqinfo_path in gt_sequences(root):
+        if not seqinfo_path.is_file():
+            raise EmtrackInputError("no seqinfo.ini in this sequence folder", seqinfo_path.parent)
+        seqinfo = read_seqinfo(seqinfo_path)
+        if seqinfo.seq_length <= span:
+            continue
+        gt = read_mot(gt_path)
+        detections = derived_detections(name, gt, seqinfo, DetectionNoiseConfig(), seed)
+        if len(detections):
+            scenes.append(Scene(detections, gt, seqinfo))
+    if not scenes:
+        raise EmtrackInputError(
+            f"no sequence with gt/gt.txt, seqinfo.ini, detections and more than {span} frames "
+            "(one clip at the largest gap)",
+            root,
+        )
+    return scenes
 
 
 def _score(

@@ -283,8 +283,8 @@ def _format_rows(rows: Sequence[BenchRow]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _gt_only_sequences(root: Path) -> list[tuple[str, Path, Path]]:
-    """``(name, gt, seqinfo)`` of the sequences of a gt-only ROOT (or of a single sequence)."""
+def gt_sequences(root: Path) -> list[tuple[str, Path, Path]]:
+    """``(name, gt, seqinfo)`` of the sequences of a ROOT with gt files (or of one sequence)."""
     candidates = [root] if (root / "gt" / "gt.txt").is_file() else sorted(root.iterdir())
     return [
         (folder.name, folder / "gt" / "gt.txt", folder / "seqinfo.ini")
@@ -296,6 +296,19 @@ def _gt_only_sequences(root: Path) -> list[tuple[str, Path, Path]]:
 def _sequence_seed(seed: int, name: str) -> list[int]:
     """The per-sequence seed: independent of which other sequences or ROOTs are benchmarked."""
     return [int(seed), zlib.crc32(name.encode("utf-8"))]
+
+
+def derived_detections(
+    name: str, gt: MotTable, seqinfo: SeqInfo, noise: Any, seed: int
+) -> MotTable:
+    """The detection stream the benchmark derives from sequence ``name``'s gt (its evaluable
+    pedestrians, :func:`~emtrack.synth.load_gt_objects`) with ``noise`` and ``seed``; the
+    ``ids`` column still holds the gt identities (-1 for false positives): strip it before a
+    tracker sees the stream."""
+    from emtrack.synth import detections_from_gt, load_gt_objects
+
+    rng = np.random.default_rng(_sequence_seed(seed, name))
+    return detections_from_gt(load_gt_objects(gt), noise, rng, seqinfo)
 
 
 def _prepare_root(
@@ -373,22 +386,19 @@ def _find_root_sequences(root: Path, det_name: str, seed: int, noise: Any, work:
             )
         return BenchRoot(root, "det", f"det/{det_name} files", tuple(sequences))
 
-    found = _gt_only_sequences(root)
+    found = gt_sequences(root)
     if not found:
         raise EmtrackInputError(
             f"no sequences found: expected <seq>/det/{det_name} (with gt/gt.txt and seqinfo.ini) "
             "or <seq>/gt/gt.txt with seqinfo.ini",
             root,
         )
-    from emtrack.synth import detections_from_gt, load_gt_objects
-
     sequences = []
     for name, gt_path, seqinfo_path in found:
         if not seqinfo_path.is_file():
             raise EmtrackInputError("no seqinfo.ini in this sequence folder", seqinfo_path.parent)
         seqinfo = read_seqinfo(seqinfo_path)
-        rng = np.random.default_rng(_sequence_seed(seed, name))
-        derived = detections_from_gt(load_gt_objects(read_mot(gt_path)), noise, rng, seqinfo)
+        derived = derived_detections(name, read_mot(gt_path), seqinfo, noise, seed)
         # Identities are stripped before any tracker sees the stream.
         stream = MotTable.from_arrays(derived.frames, derived.boxes_xyxy, derived.scores)
         det_path = work / name / "det" / "det.txt"

@@ -293,7 +293,9 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "identities, and print the accuracies by frame gap and by frame rate (gap 1). "
             "The scenes are seeded as training seeds its held-out scenes (--seed), so they "
             "are never the scenes a model trained with that seed saw; --scenes 6 gives the "
-            "gap figures training prints at its end."
+            "gap figures training prints at its end. --gt adds rows by gap on real pedestrian "
+            "motion: clips of the detection streams 'emtrack bench track' derives from those "
+            "ground truths (its default noise model, seeded by --seed)."
         ),
         **common,
     )
@@ -313,7 +315,16 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         type=non_negative_int,
         default=0,
         metavar="S",
-        help="the training seed whose held-out scenes to use (default: 0)",
+        help="the training seed whose held-out scenes to use, and the noise seed of the --gt "
+        "streams (default: 0)",
+    )
+    bench_accuracy.add_argument(
+        "--gt",
+        nargs="+",
+        default=[],
+        metavar="ROOT",
+        help="folders of sequences with gt/gt.txt and seqinfo.ini (e.g. ../shared/data/MOT17): "
+        "also score clips of the detection streams derived from their gt",
     )
     _add_json_option(bench_accuracy)
     bench_accuracy.set_defaults(handler=_cmd_bench_accuracy)
@@ -430,7 +441,9 @@ def _cmd_bench_speed(args: argparse.Namespace) -> int:
 def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
     from emtrack.bench.accuracy_bench import run_accuracy_bench, write_json
 
-    report = run_accuracy_bench(args.model, scenes=args.scenes, clips=args.clips, seed=args.seed)
+    report = run_accuracy_bench(
+        args.model, scenes=args.scenes, clips=args.clips, seed=args.seed, gt_roots=args.gt
+    )
     print(report.format_table())
     if args.json:
         write_json(report, args.json)
