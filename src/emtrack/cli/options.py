@@ -176,6 +176,14 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         choices=OUTPUT_BOXES,
     ),
     ConfigFlag(
+        "--camera-motion-s",
+        "camera_motion_s",
+        "camera-motion compensation from the tracks themselves: time constant of the running "
+        "estimate of how much the camera moves (a static camera gets no shift); 0 turns it off",
+        float,
+        metavar="SECONDS",
+    ),
+    ConfigFlag(
         "--min-hits", "min_hits", "consecutive matched frames before a track is reported", int
     ),
     ConfigFlag(

@@ -158,14 +158,34 @@ def update_tracks(
 
     Only positions are observed, with variance ``r h²`` (``h`` the detection's height).
     """
+    return correct_tracks(mean, cov, *innovations(mean, cov, boxes_xyxy, r))
+
+
+def innovations(
+    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Innovations of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``.
+
+    Returns:
+        ``(y, s)``: ``y`` ``(K, 4)`` the detection's ``[x_centre, y_bottom, width, height]``
+        minus the track's, ``s`` ``(K,)`` its variance (each coordinate's): the track's
+        position variance plus the detection's ``r h²``.
+    """
     obs = boxes_xyxy @ _TO_STATE
     s = np.maximum(obs[:, 3], MIN_SIDE)
     np.square(s, out=s)
     s *= r
     s += cov[:, 0]
-    gain = cov[:, 0:2] / s[:, None]  # (K, 2)
     obs -= mean[:, 0]
-    new_mean = gain[:, :, None] * obs[:, None, :]
+    return obs, s
+
+
+def correct_tracks(
+    mean: np.ndarray, cov: np.ndarray, innovation: np.ndarray, s: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Kalman update of :func:`update_tracks` from :func:`innovations`' ``(y, s)``."""
+    gain = cov[:, 0:2] / s[:, None]  # (K, 2)
+    new_mean = gain[:, :, None] * innovation[:, None, :]
     new_mean += mean
     new_cov = np.empty_like(cov)
     np.multiply(cov[:, 0:2], cov[:, 0:1], out=new_cov[:, 0:2])  # [a a, b a]
@@ -177,6 +197,10 @@ def update_tracks(
 
 def predicted_boxes(mean: np.ndarray) -> np.ndarray:
     """:func:`state_to_boxes` of the positions of means ``(K, 2, 4)`` -> ``(K, 4)`` xyxy."""
-    obs = mean[:, 0].copy()
-    np.maximum(obs[:, 2:4], MIN_SIDE, out=obs[:, 2:4])
-    return obs @ _TO_BOXES
+    return position_boxes(mean[:, 0].copy())
+
+
+def position_boxes(positions: np.ndarray) -> np.ndarray:
+    """:func:`state_to_boxes` of ``(K, 4)`` positions, which it overwrites (sides floored)."""
+    np.maximum(positions[:, 2:4], MIN_SIDE, out=positions[:, 2:4])
+    return positions @ _TO_BOXES

@@ -11,7 +11,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from emtrack.errors import EmtrackInputError
-from emtrack.track import motion
+from emtrack.model.features import _GAP_CLAMP_S
+from emtrack.track import camera, motion
 from emtrack.track.far_pairs import far_pair_bound
 from emtrack.track.weights import AssociationWeights, load_model
 
@@ -67,6 +68,12 @@ class TrackerConfig:
             way a track is reported only in frames where it has a detection
             (:attr:`Tracker.last_rows` names it), and the offline mode reports its own
             smoothed boxes.
+        camera_motion_s: camera-motion compensation from the tracks themselves
+            (:mod:`emtrack.track.camera`): every frame, the shift that the steadily tracked
+            objects share beyond their predicted motion is estimated and applied to every
+            track, so that tracks lost under a panning or shaking camera are found again. The
+            value is the time constant (seconds) of the running estimate of how much the camera
+            moves; a static camera is recognised as such and nothing is shifted. 0 turns it off.
     """
 
     high_score: float = 0.6
@@ -84,6 +91,7 @@ class TrackerConfig:
     min_track_score_rank: float = 0.3
     score_normalisation: str = "auto"
     output_boxes: str = "filtered"
+    camera_motion_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name, choices in (
@@ -105,6 +113,7 @@ class TrackerConfig:
             "relink_margin",
             "max_gap_fill_s",
             "min_track_score_rank",
+            "camera_motion_s",
         ):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"TrackerConfig.{name} must be finite")
@@ -119,6 +128,7 @@ class TrackerConfig:
             or self.max_gap_fill_s < 0
             or (self.max_gap_fill is not None and self.max_gap_fill < 0)
             or self.relink_max_s < 0
+            or self.camera_motion_s < 0
         ):
             raise ValueError("TrackerConfig durations must be >= 0")
 
@@ -178,6 +188,13 @@ class Tracker:
         self.weights = load_model(model)
         self.config = config or TrackerConfig()
         self.keep_history = keep_history
+        # Frames a confirmed track may miss before it dies (max_lost_s, at least 1), and the
+        # largest gap the network is asked about (for the far-pair bound): fixed per tracker.
+        self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
+        self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self.weights.max_gap_s)
+        # The gap feature's cap: never beyond the features' own clamp, so it is never clamped
+        # again (grid_logits(gap_in_range=True)).
+        self._gap_cap_s = min(self.weights.max_gap_s, _GAP_CLAMP_S)
         self.reset()
 
     def reset(self) -> None:
@@ -194,6 +211,11 @@ class Tracker:
         # been matched in every frame since (its consecutive hits are frame_count - born + 1).
         self._born = np.zeros(0, np.int64)
         self._lost = np.zeros(0, np.int64)  # frames since last match
+        self._camera = (
+            camera.CameraMotion(self.frame_rate, self.config.camera_motion_s)
+            if self.config.camera_motion_s > 0
+            else None
+        )
         # keep_history: one (frame, ids, boxes, scores, confirmed) entry per update with matches.
         self._log: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._history: dict[int, TrackHistory] = {}
@@ -250,10 +272,6 @@ class Tracker:
             )
         return dets
 
-    def _max_lost(self) -> int:
-        """Frames a confirmed track may miss before it dies (``max_lost_s``, at least 1)."""
-        return max(1, round(self.config.max_lost_s * self.frame_rate))
-
     def _associate(self, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both association stages: ``(det rows, track rows)`` of the matched pairs.
 
@@ -272,11 +290,8 @@ class Tracker:
         high = scores[rows] >= cfg.high_score
         track_boxes = motion.predicted_boxes(self._mean)
         # Never a longer gap than the network was trained on (see AssociationWeights.max_gap_s).
-        max_gap_s = self.weights.max_gap_s
-        gap_s = np.minimum((self._lost + 1) / self.frame_rate, max_gap_s)
-        # The largest gap a track can have (it dies after max_lost misses); for the far-pair bound.
-        gap_max_s = (self._max_lost() + 1) / self.frame_rate
-        gap_max_s = min(gap_max_s, max_gap_s)
+        gap_s = np.minimum((self._lost + 1) / self.frame_rate, self._gap_cap_s)
+        gap_max_s = self._gap_max_s
         has_low = np.count_nonzero(high) < len(high)
         # A small frame gets one network pass for both stages (fewer, larger array operations).
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
@@ -375,16 +390,29 @@ class Tracker:
 
         # Update matched tracks; unmatched ones age.
         if num_tracks:
+            if len(matched_trk):
+                # (take: several times faster than fancy indexing on small arrays)
+                mean = self._mean.take(matched_trk, 0)
+                cov = self._cov.take(matched_trk, 0)
+                innovation, variance = motion.innovations(
+                    mean, cov, dets.take(matched_det, 0)[:, :4], weights.noise_r
+                )
+                shift = None
+                if self._camera is not None:
+                    # The camera moved every object: take its motion out of the innovations
+                    # here and add it to every track's position below.
+                    steady = self._lost.take(matched_trk) == 0
+                    shift = self._camera.shift(innovation[:, :2], variance, steady)
+                    if shift is not None:
+                        innovation[:, :2] -= shift
+                self._mean[matched_trk], self._cov[matched_trk] = motion.correct_tracks(
+                    mean, cov, innovation, variance
+                )
+                if shift is not None:
+                    self._mean[:, 0, :2] += shift
             self._lost += 1
             self._lost[matched_trk] = 0
             if len(matched_trk):
-                # (take: several times faster than fancy indexing on small arrays)
-                self._mean[matched_trk], self._cov[matched_trk] = motion.update_tracks(
-                    self._mean.take(matched_trk, 0),
-                    self._cov.take(matched_trk, 0),
-                    dets.take(matched_det, 0)[:, :4],
-                    weights.noise_r,
-                )
                 if self.frame_count > cfg.min_hits:
                     born_by = self.frame_count + 1 - cfg.min_hits
                     self._status[matched_trk[self._born[matched_trk] <= born_by]] = _CONFIRMED
@@ -413,7 +441,7 @@ class Tracker:
             matched_trk = np.concatenate([matched_trk, np.arange(num_tracks, len(self._ids))])
 
         # Output before pruning: confirmed tracks with a detection this frame, input order.
-        confirmed_now = self._status[matched_trk] == _CONFIRMED
+        confirmed_now = self._status.take(matched_trk) == _CONFIRMED
         if self.keep_history and len(matched_det):
             self._log.append(
                 (
@@ -431,13 +459,13 @@ class Tracker:
         trks = trks[order]
         out[:, 4] = self._ids[trks]
         if cfg.output_boxes == "filtered":
-            out[:, :4] = motion.predicted_boxes(self._mean.take(trks, 0))
+            out[:, :4] = motion.position_boxes(self._mean[:, 0].take(trks, 0))
         self.last_rows = rows
 
         # Deaths: tentative tracks that missed, and tracks lost for too long.
         if num_tracks:
             # Misses allowed: 0 for tentative tracks, max_lost for confirmed ones.
-            dead = self._lost > self._status * self._max_lost()
+            dead = self._lost > self._status * self._max_lost
             if np.count_nonzero(dead):
                 keep = ~dead
                 self._mean, self._cov = self._mean[keep], self._cov[keep]
@@ -489,7 +517,7 @@ class _LogitGrid:
         if len(det_boxes) * len(track_boxes) >= _GATE_MIN_PAIRS:
             bound = far_pair_bound(weights, gap_max_s)
         if bound is None or float(gap_s.max()) > bound.gap_max_s:
-            self.logits = weights.grid_logits(track_boxes, det_boxes, gap_s)
+            self.logits = weights.grid_logits(track_boxes, det_boxes, gap_s, gap_in_range=True)
             return
         self.known = ~bound.far_mask(track_boxes, det_boxes)
         self.logits = np.full(self.known.shape, bound.logit)

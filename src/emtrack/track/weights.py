@@ -73,13 +73,24 @@ class AssociationWeights:
         return self.mlp(planes.reshape(NUM_FEATURES + 1, -1)).reshape(shape)
 
     def grid_logits(
-        self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s: np.ndarray
+        self,
+        ref_boxes_xyxy: np.ndarray,
+        cur_boxes_xyxy: np.ndarray,
+        gap_s: np.ndarray,
+        gap_in_range: bool = False,
     ) -> np.ndarray:
-        """:meth:`logits` of boxes ``(M, 4)`` vs references ``(N, 4)`` with gaps ``(N,)``."""
+        """:meth:`logits` of boxes ``(M, 4)`` vs references ``(N, 4)`` with gaps ``(N,)``.
+
+        ``gap_in_range``: the caller guarantees ``0 <= gap_s <= `` the features' gap clamp,
+        so the clamp (which would not change them) is skipped.
+        """
         shape = (len(cur_boxes_xyxy), len(ref_boxes_xyxy))
         planes = _feature_buffer(shape)
-        edge_feature_planes(
-            ref_boxes_xyxy.T[:, None, :], cur_boxes_xyxy.T[:, :, None], gap_s, planes[:NUM_FEATURES]
+        # One product for both sets of boxes' terms (per box, so the same values).
+        terms = _box_terms(np.concatenate([ref_boxes_xyxy, cur_boxes_xyxy]).T)
+        n = shape[1]
+        _planes_from_terms(
+            terms[:, None, :n], terms[:, n:, None], gap_s, planes[:NUM_FEATURES], gap_in_range
         )
         return self.mlp(planes.reshape(NUM_FEATURES + 1, -1)).reshape(shape)
 
@@ -119,11 +130,8 @@ class AssociationWeights:
         """The network on ``(..., F + 1, K)`` (last row ones) -> ``(..., 1, K)``."""
         *hidden, last = self._augmented_layers
         for w in hidden:
-            h = np.empty((*x.shape[:-2], len(w) + 1, x.shape[-1]))
-            np.matmul(w, x, out=h[..., :-1, :])
-            np.maximum(h, 0.0, out=h)
-            h[..., -1, :] = 1.0
-            x = h
+            x = w @ x  # its last row [0 … 0 1] carries the ones row along
+            np.maximum(x, 0.0, out=x)
         return last @ x
 
     @functools.cached_property
@@ -137,10 +145,19 @@ class AssociationWeights:
 
     @functools.cached_property
     def _augmented_layers(self) -> tuple[np.ndarray, ...]:
-        """``[W.T | b]`` per layer ``(out, in + 1)``, C-contiguous, for :meth:`mlp`."""
-        return tuple(
-            np.ascontiguousarray(np.concatenate([w.T, b[:, None]], 1)) for w, b in self.layers
-        )
+        """``[W.T | b]`` per layer ``(out, in + 1)``, C-contiguous, for :meth:`mlp`; the
+        hidden layers get one more row ``[0 … 0 1]`` ``(out + 1, in + 1)``, which reproduces
+        the input's ones row (exactly: ``0 · x`` is 0 for finite ``x``), the next layer's
+        bias input."""
+        layers = []
+        for k, (w, b) in enumerate(self.layers):
+            augmented = np.concatenate([w.T, b[:, None]], 1)
+            if k < len(self.layers) - 1:
+                ones = np.zeros((1, augmented.shape[1]))
+                ones[0, -1] = 1.0
+                augmented = np.concatenate([augmented, ones], 0)
+            layers.append(np.ascontiguousarray(augmented))
+        return tuple(layers)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> AssociationWeights:
@@ -268,7 +285,18 @@ def edge_feature_planes(
     Returns:
         ``out``, filled: ``out[f]`` is feature ``FEATURE_NAMES[f]`` of every pair.
     """
-    r_terms, c_terms = _box_terms(ref), _box_terms(cur)
+    return _planes_from_terms(_box_terms(ref), _box_terms(cur), gap_s, out)
+
+
+def _planes_from_terms(
+    r_terms: np.ndarray,
+    c_terms: np.ndarray,
+    gap_s: Any,
+    out: np.ndarray,
+    gap_in_range: bool = False,
+) -> np.ndarray:
+    """:func:`edge_feature_planes` from the boxes' :func:`_box_terms` (``gap_in_range``: gaps
+    already within ``[0, _GAP_CLAMP_S]``, written as they are)."""
     norm = np.add(r_terms[3], c_terms[3], out=out[6])  # scratch until the distance
     np.divide(2.0, norm, out=norm)
     offsets = np.subtract(r_terms[0:3], c_terms[0:3], out=out[0:3])  # dx_centre, dy_bottom, dy_top
@@ -289,7 +317,10 @@ def edge_feature_planes(
     distance += np.square(out[1])
     distance += 1e-12
     np.sqrt(distance, out=distance)
-    out[7] = np.minimum(np.maximum(gap_s, 0.0), _GAP_CLAMP_S)  # np.clip, without its overhead
+    if gap_in_range:
+        out[7] = gap_s
+    else:
+        out[7] = np.minimum(np.maximum(gap_s, 0.0), _GAP_CLAMP_S)  # np.clip, without its overhead
     return out
 
 
