@@ -88,7 +88,8 @@ class AccuracyReport:
     environment: dict[str, Any]
 
     def format_table(self) -> str:
-        """Two plain-text tables: by frame gap, then by frame rate (gap 1)."""
+        """Plain-text tables: by frame gap, by frame rate (gap 1), then by gap for each gt
+        ROOT's derived streams."""
         lines = [f"held-out link accuracy, model {self.settings['model']}"]
         tables = [(("gap", None), "gap (frames)"), (("fps", None), "frame rate (gap 1)")]
         for root in dict.fromkeys(row.root for row in self.rows if row.group == "gt"):
@@ -103,18 +104,15 @@ class AccuracyReport:
                     f"streams derived from the gt of {root} (scenes = its sequences; noise "
                     f"seed {self.settings['seed']})",
                 ]
-            title_width = 20
             lines += [
                 "",
-                f"{title:<{title_width}}  scenes  detections  network     iou  true-id KF  "
-                "network-iou",
-                f"{'-' * title_width}  ------  ----------  -------  ------  ----------  "
-                "-----------",
+                f"{title:<20}  scenes  detections  network     iou  true-id KF  network-iou",
+                f"{'-' * 20}  ------  ----------  -------  ------  ----------  -----------",
             ]
             for row in rows:
                 value = f"{row.value:g}"
                 lines.append(
-                    f"{value:<{title_width}}  {row.scenes:>6}  {row.detections:>10}  "
+                    f"{value:<20}  {row.scenes:>6}  {row.detections:>10}  "
                     f"{100 * row.network:>6.1f}%  {100 * row.iou:>5.1f}%  "
                     f"{100 * row.oracle:>9.1f}%  {100 * (row.network - row.iou):>+10.1f}"
                 )

@@ -57,7 +57,8 @@ class CameraMotion:
         Returns:
             ``(2,)`` the shift to add to every track's predicted position, or None when there
             is none to add (fewer than :data:`MIN_TRACKS` steady tracks, or a camera that
-            has not been seen to move). Updates the running variance in the first case only.
+            has not been seen to move). The running variance learns from every frame with
+            enough steady tracks, whether or not it then shifts.
         """
         # The mask as weights (no compaction) and scalars in Python: at a few dozen tracks
         # every array operation costs about a microsecond, whatever its size.
