@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
+import emtrack.track.logit_grid as grid_module
 import emtrack.track.tracker as tracker_module
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
@@ -241,7 +242,7 @@ def test_single_row_or_column_assignment_is_the_hungarian_one(shape: tuple[int, 
     for _ in range(200):
         cost = rng.integers(-3, 3, shape).astype(float)  # many ties
         np.testing.assert_array_equal(
-            np.stack(tracker_module._assign(cost)), np.stack(linear_sum_assignment(cost))
+            np.stack(grid_module.assign(cost)), np.stack(linear_sum_assignment(cost))
         )
 
 
@@ -260,17 +261,17 @@ def test_skipping_far_pairs_changes_no_output(monkeypatch: pytest.MonkeyPatch) -
         return [tracker.update(frame) for frame in frames]
 
     gated_grids = []
-    grid_class = tracker_module._LogitGrid
+    grid_class = grid_module.LogitGrid
 
     class Spy(grid_class):  # type: ignore[misc, valid-type]
         def __init__(self, *args, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             gated_grids.append(self.known is not None)
 
-    monkeypatch.setattr(tracker_module, "_LogitGrid", Spy)
+    monkeypatch.setattr(tracker_module, "LogitGrid", Spy)
     gated = run()
     assert sum(gated_grids) >= 20  # the far-pair path ran on most frames
-    monkeypatch.setattr(tracker_module, "_GATE_MIN_PAIRS", 10**12)
+    monkeypatch.setattr(grid_module, "GATE_MIN_PAIRS", 10**12)
     gated_grids.clear()
     full = run()
     assert not any(gated_grids)

@@ -1,8 +1,9 @@
 """Tracking with the learned association: online tracker, offline pass, weights."""
 
+from emtrack.track.config import OUTPUT_BOXES, SCORE_NORMALISATIONS, TrackerConfig
 from emtrack.track.interop import EmtrackTracker
 from emtrack.track.run import TrackRun, normalised_scores, track_sequence
-from emtrack.track.tracker import OUTPUT_BOXES, SCORE_NORMALISATIONS, Tracker, TrackerConfig
+from emtrack.track.tracker import Tracker
 from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export_weights, load_model
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 In a crowded frame most (detection, track) pairs are far apart; :func:`far_pair_bound` proves,
 once per set of weights, that no such pair can score above a bound, and
-:class:`~emtrack.track.tracker._LogitGrid` scores a far pair only when an assignment would use it.
+:class:`~emtrack.track.logit_grid.LogitGrid` scores a far pair only when an assignment would use it.
 """
 
 from __future__ import annotations

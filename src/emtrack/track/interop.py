@@ -29,7 +29,8 @@ import numpy as np
 from emtrack.errors import EmtrackInputError
 
 if TYPE_CHECKING:
-    from emtrack.track.tracker import Tracker, TrackerConfig
+    from emtrack.track.config import TrackerConfig
+    from emtrack.track.tracker import Tracker
     from emtrack.track.weights import AssociationWeights
 
 __all__ = ["EmtrackTracker", "is_supervision_detections", "update_detections"]

@@ -8,7 +8,8 @@ from scipy.optimize import linear_sum_assignment
 
 from emtrack.io import MotTable
 from emtrack.track import motion
-from emtrack.track.tracker import TrackerConfig, TrackHistory
+from emtrack.track.config import TrackerConfig
+from emtrack.track.tracker import TrackHistory
 from emtrack.track.weights import AssociationWeights
 
 

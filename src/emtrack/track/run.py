@@ -14,8 +14,9 @@ from scipy.stats import rankdata
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
+from emtrack.track.config import SCORE_NORMALISATIONS, TrackerConfig
 from emtrack.track.offline import offline_tracks
-from emtrack.track.tracker import SCORE_NORMALISATIONS, Tracker, TrackerConfig
+from emtrack.track.tracker import Tracker
 from emtrack.track.weights import AssociationWeights, load_model
 
 

@@ -8,129 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from emtrack.errors import EmtrackInputError
 from emtrack.model.features import _GAP_CLAMP_S
 from emtrack.track import camera, motion
-from emtrack.track.far_pairs import far_pair_bound
+from emtrack.track.config import OUTPUT_BOXES, SCORE_NORMALISATIONS, TrackerConfig
+from emtrack.track.logit_grid import NO_ROWS, LogitGrid
 from emtrack.track.weights import AssociationWeights, load_model
 
-#: Values of :attr:`TrackerConfig.score_normalisation`.
-SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
-#: Values of :attr:`TrackerConfig.output_boxes`.
-OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
+__all__ = ["OUTPUT_BOXES", "SCORE_NORMALISATIONS", "TrackHistory", "Tracker", "TrackerConfig"]
+
 _TENTATIVE, _CONFIRMED = 0, 1  # track status (the death rule multiplies by it)
-
-
-@dataclass(frozen=True)
-class TrackerConfig:
-    """Tracker settings (scores are compared as given: say so if your detector's are not 0–1).
-
-    Attributes:
-        high_score: detections at or above it take part in the first association stage and
-            may start tracks.
-        low_score: detections in ``[low_score, high_score)`` are only used to extend existing
-            confirmed tracks (second stage, as ByteTrack does); below it they are ignored.
-        new_track_score: minimum score to start a track.
-        min_hits: consecutive matched frames before a track is reported.
-        max_lost_s: seconds a lost track is kept for recovery.
-        match_margin: a pair is matched when its logit beats the learned dustbin logit by this.
-        low_match_margin: the same for the second (low-score) stage.
-        max_gap_fill_s: offline mode: fill gaps of up to this many seconds with boxes
-            interpolated along the smoothed trajectory (seconds, like the other durations,
-            so that the same physical gap is filled at every frame rate).
-        max_gap_fill: offline mode: the same limit in frames; when given it replaces
-            ``max_gap_fill_s`` (``None``: use the seconds).
-        relink_max_s: offline mode: re-link fragments separated by up to this many seconds.
-        relink_margin: offline mode: logit margin over the dustbin needed to re-link.
-        min_track_hits: offline mode: drop tracks with fewer detections than this.
-        min_track_score_rank: offline mode: drop trajectories whose detections' mean score
-            rank is below this (0 keeps all). A detection's rank is the fraction of the
-            sequence's detections scoring at most as high, so the cut follows each detector's
-            own score distribution: trajectories made mostly of its least confident
-            detections are dropped, whatever its score scale.
-        score_normalisation: how whole-sequence tracking (:func:`~emtrack.track.track_sequence`,
-            the CLI) treats a det file's scores before comparing them with the thresholds above:
-            ``auto`` (default) keeps scores that all lie in [0, 1] and otherwise replaces each
-            by its rank in the file (the fraction of the file's detections scoring at most as
-            high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged
-            (a file whose scores are all equal, e.g. all 0 or -1 for "no score", is ranked
-            too: every detection gets 1 and is used; so is a file in which fewer than 5 % of
-            the detections reach ``new_track_score``, whose scores run too low for the
-            thresholds: as given, almost no track could start);
-            ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
-            frame at a time and always compares scores as given.
-        output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
-            reports: ``filtered`` (default) the track's Kalman estimate after this frame's
-            detection, as SORT reports it (the detection averaged with the motion prediction:
-            less detector jitter), or ``detections`` the matched detections' own boxes. Either
-            way a track is reported only in frames where it has a detection
-            (:attr:`Tracker.last_rows` names it), and the offline mode reports its own
-            smoothed boxes.
-        camera_motion_s: camera-motion compensation from the tracks themselves
-            (:mod:`emtrack.track.camera`): every frame, the shift that the steadily tracked
-            objects share beyond their predicted motion is estimated and applied to every
-            track, so that tracks lost under a panning or shaking camera are found again. The
-            value is the time constant (seconds) of the running estimate of how much the camera
-            moves; a static camera is recognised as such and nothing is shifted. 0 turns it off.
-    """
-
-    high_score: float = 0.6
-    low_score: float = 0.1
-    new_track_score: float = 0.75
-    min_hits: int = 2
-    max_lost_s: float = 1.5
-    match_margin: float = 5.0
-    low_match_margin: float = 10.0
-    max_gap_fill_s: float = 1.0
-    max_gap_fill: int | None = None
-    relink_max_s: float = 3.0
-    relink_margin: float = 5.0
-    min_track_hits: int = 3
-    min_track_score_rank: float = 0.3
-    score_normalisation: str = "auto"
-    output_boxes: str = "filtered"
-    camera_motion_s: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name, choices in (
-            ("score_normalisation", SCORE_NORMALISATIONS),
-            ("output_boxes", OUTPUT_BOXES),
-        ):
-            if getattr(self, name) not in choices:
-                raise ValueError(
-                    f"TrackerConfig.{name} must be one of {choices}, got {getattr(self, name)!r}"
-                )
-        for name in (
-            "high_score",
-            "low_score",
-            "new_track_score",
-            "max_lost_s",
-            "match_margin",
-            "low_match_margin",
-            "relink_max_s",
-            "relink_margin",
-            "max_gap_fill_s",
-            "min_track_score_rank",
-            "camera_motion_s",
-        ):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"TrackerConfig.{name} must be finite")
-        if not 0.0 <= self.min_track_score_rank <= 1.0:
-            raise ValueError("TrackerConfig.min_track_score_rank must lie in [0, 1]")
-        if self.low_score > self.high_score:
-            raise ValueError("TrackerConfig.low_score must be <= high_score")
-        if self.min_hits < 1 or self.min_track_hits < 1:
-            raise ValueError("TrackerConfig.min_hits and min_track_hits must be >= 1")
-        if (
-            self.max_lost_s < 0
-            or self.max_gap_fill_s < 0
-            or (self.max_gap_fill is not None and self.max_gap_fill < 0)
-            or self.relink_max_s < 0
-            or self.camera_motion_s < 0
-        ):
-            raise ValueError("TrackerConfig durations must be >= 0")
 
 
 @dataclass
@@ -286,7 +174,7 @@ class Tracker:
         scores = dets[:, 4]
         rows = (scores >= cfg.low_score).nonzero()[0]
         if num_tracks == 0 or len(rows) == 0:
-            return _NO_ROWS, _NO_ROWS
+            return NO_ROWS, NO_ROWS
         high = scores[rows] >= cfg.high_score
         track_boxes = motion.predicted_boxes(self._mean)
         # Never a longer gap than the network was trained on (see AssociationWeights.max_gap_s).
@@ -297,15 +185,13 @@ class Tracker:
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
         confirmed = self._status == _CONFIRMED
         if merged:
-            grid = _LogitGrid(
-                self.weights, track_boxes, gap_s, gap_max_s, dets.take(rows, 0)[:, :4]
-            )
+            grid = LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets.take(rows, 0)[:, :4])
             high_pos = high.nonzero()[0]
             d1, t1 = self._confirmed_first(grid, high_pos, confirmed)
             matched_det = rows[d1]
         else:
             high_rows = rows[high] if has_low else rows
-            grid = _LogitGrid(
+            grid = LogitGrid(
                 self.weights, track_boxes, gap_s, gap_max_s, dets.take(high_rows, 0)[:, :4]
             )
             d1, t1 = self._confirmed_first(grid, None, confirmed)
@@ -323,7 +209,7 @@ class Tracker:
             d2 = rows[low_pos[d2]]
         else:
             low_rows = rows[~high]
-            grid = _LogitGrid(
+            grid = LogitGrid(
                 self.weights,
                 track_boxes[left_tracks],
                 gap_s[left_tracks],
@@ -337,7 +223,7 @@ class Tracker:
         return np.concatenate([matched_det, d2]), np.concatenate([t1, t2])
 
     def _confirmed_first(
-        self, grid: _LogitGrid, det_pos: np.ndarray | None, confirmed: np.ndarray
+        self, grid: LogitGrid, det_pos: np.ndarray | None, confirmed: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Stage 1: grid rows ``det_pos`` (None: all) to the confirmed tracks, the rest to the
         tentative ones; ``(grid rows, track indices)`` of the matches."""
@@ -474,120 +360,8 @@ class Tracker:
         return out
 
 
-_NO_ROWS = np.zeros(0, np.int64)
-_NO_ROWS.flags.writeable = False
-
 #: Frames with at most this many (detection, track) pairs score both stages in one pass.
 _MERGE_MAX_PAIRS = 512
-#: Below this many pairs every logit is computed; from it on, pairs that a proven bound rules
-#: out (:class:`~emtrack.track.far_pairs.FarPairBound`) are skipped first.
-_GATE_MIN_PAIRS = 2048
-
-
-class _LogitGrid:
-    """Association logits of detections (rows) vs tracks (columns), exact where it matters.
-
-    Small grids are computed in full. In large ones, far pairs
-    (:meth:`~emtrack.track.far_pairs.FarPairBound.far_mask`) start at the bound's logit, an upper
-    bound of their true value, and :meth:`match` computes a far pair only when the assignment
-    would use it. An assignment that uses only computed pairs and is optimal with the others at
-    their upper bounds is optimal with their true values too (no other assignment can score
-    higher), so the result is the one the full grid gives.
-
-    Args:
-        weights: The association network.
-        track_boxes: ``(N, 4)`` predicted track boxes.
-        gap_s: ``(N,)`` seconds since each track's last detection.
-        gap_max_s: The largest gap any track can have (for the bound).
-        det_boxes: ``(M, 4)`` detection boxes.
-    """
-
-    def __init__(
-        self,
-        weights: AssociationWeights,
-        track_boxes: np.ndarray,
-        gap_s: np.ndarray,
-        gap_max_s: float,
-        det_boxes: np.ndarray,
-    ) -> None:
-        self.weights = weights
-        self.track_boxes, self.det_boxes, self.gap_s = track_boxes, det_boxes, gap_s
-        self.known: np.ndarray | None = None  # None: every logit is computed
-        bound = None
-        if len(det_boxes) * len(track_boxes) >= _GATE_MIN_PAIRS:
-            bound = far_pair_bound(weights, gap_max_s)
-        if bound is None or float(gap_s.max()) > bound.gap_max_s:
-            self.logits = weights.grid_logits(track_boxes, det_boxes, gap_s, gap_in_range=True)
-            return
-        self.known = ~bound.far_mask(track_boxes, det_boxes)
-        self.logits = np.full(self.known.shape, bound.logit)
-        self._compute(np.nonzero(self.known))
-
-    def _compute(self, pairs: tuple[np.ndarray, np.ndarray]) -> None:
-        det, trk = pairs
-        self.logits[det, trk] = self.weights.pair_logits(
-            self.track_boxes[trk], self.det_boxes[det], self.gap_s[trk]
-        )
-
-    def _reveal(self, rows: np.ndarray, cols: np.ndarray) -> None:
-        """Compute every pair of grid rows ``rows`` and of grid columns ``cols``."""
-        assert self.known is not None
-        det, trk = (~self.known[rows]).nonzero()
-        det = rows[det]
-        self.known[rows] = True
-        more_det, more_trk = (~self.known[:, cols]).nonzero()
-        self.known[:, cols] = True
-        self._compute((np.concatenate([det, more_det]), np.concatenate([trk, cols[more_trk]])))
-
-    def match(
-        self, rows: np.ndarray | None, cols: np.ndarray | None, margin: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Hungarian between detections ``rows`` and tracks ``cols`` (None: all of them).
-
-        Returns:
-            ``(positions in rows, track indices)`` of the pairs whose
-            ``logit - dustbin logit - margin`` is > 0 in the optimal assignment (positions
-            and indices are grid rows and columns where ``rows`` / ``cols`` is None).
-        """
-        if (rows is not None and len(rows) == 0) or (cols is not None and len(cols) == 0):
-            return _NO_ROWS, _NO_ROWS
-        if self.logits.size == 0:
-            return _NO_ROWS, _NO_ROWS
-        while True:
-            block = self.logits if rows is None else self.logits.take(rows, 0)
-            if cols is not None:
-                block = block.take(cols, 1)
-            # cost = -gain, gain = (logit - dustbin) - margin (negation is exact).
-            cost = self.weights.dustbin_logit - block
-            cost += margin
-            r, c = _assign(cost)
-            if self.known is None:
-                break
-            grid_r = r if rows is None else rows[r]
-            grid_c = c if cols is None else cols[c]
-            unknown = ~self.known[grid_r, grid_c]
-            if not unknown.any():
-                break
-            # Compute every pair of the detections and tracks that used a bound; solve again.
-            self._reveal(np.unique(grid_r[unknown]), np.unique(grid_c[unknown]))
-        ok = cost[r, c] < 0
-        return r[ok], (c[ok] if cols is None else cols[c[ok]])
-
-
-def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the assignment minimising ``cost`` (capped at 1000) ``(M, N)``.
-
-    One row or one column: the first minimum, which is what ``linear_sum_assignment`` picks.
-    """
-    if cost.shape[0] == 1:
-        return _ZERO, np.array([int(np.argmin(cost[0]))])
-    if cost.shape[1] == 1:
-        return np.array([int(np.argmin(cost[:, 0]))]), _ZERO
-    return linear_sum_assignment(np.minimum(cost, 1e3))
-
-
-_ZERO = np.zeros(1, np.int64)
-_ZERO.flags.writeable = False
 
 
 def _build_history(

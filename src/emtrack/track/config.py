@@ -1,0 +1,121 @@
+"""Tracker settings (:class:`TrackerConfig`) and the choices of its string fields."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: Values of :attr:`TrackerConfig.score_normalisation`.
+SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
+#: Values of :attr:`TrackerConfig.output_boxes`.
+OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker settings (scores are compared as given: say so if your detector's are not 0–1).
+
+    Attributes:
+        high_score: detections at or above it take part in the first association stage and
+            may start tracks.
+        low_score: detections in ``[low_score, high_score)`` are only used to extend existing
+            confirmed tracks (second stage, as ByteTrack does); below it they are ignored.
+        new_track_score: minimum score to start a track.
+        min_hits: consecutive matched frames before a track is reported.
+        max_lost_s: seconds a lost track is kept for recovery.
+        match_margin: a pair is matched when its logit beats the learned dustbin logit by this.
+        low_match_margin: the same for the second (low-score) stage.
+        max_gap_fill_s: offline mode: fill gaps of up to this many seconds with boxes
+            interpolated along the smoothed trajectory (seconds, like the other durations,
+            so that the same physical gap is filled at every frame rate).
+        max_gap_fill: offline mode: the same limit in frames; when given it replaces
+            ``max_gap_fill_s`` (``None``: use the seconds).
+        relink_max_s: offline mode: re-link fragments separated by up to this many seconds.
+        relink_margin: offline mode: logit margin over the dustbin needed to re-link.
+        min_track_hits: offline mode: drop tracks with fewer detections than this.
+        min_track_score_rank: offline mode: drop trajectories whose detections' mean score
+            rank is below this (0 keeps all). A detection's rank is the fraction of the
+            sequence's detections scoring at most as high, so the cut follows each detector's
+            own score distribution: trajectories made mostly of its least confident
+            detections are dropped, whatever its score scale.
+        score_normalisation: how whole-sequence tracking (:func:`~emtrack.track.track_sequence`,
+            the CLI) treats a det file's scores before comparing them with the thresholds above:
+            ``auto`` (default) keeps scores that all lie in [0, 1] and otherwise replaces each
+            by its rank in the file (the fraction of the file's detections scoring at most as
+            high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged
+            (a file whose scores are all equal, e.g. all 0 or -1 for "no score", is ranked
+            too: every detection gets 1 and is used; so is a file in which fewer than 5 % of
+            the detections reach ``new_track_score``, whose scores run too low for the
+            thresholds: as given, almost no track could start);
+            ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
+            frame at a time and always compares scores as given.
+        output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
+            reports: ``filtered`` (default) the track's Kalman estimate after this frame's
+            detection, as SORT reports it (the detection averaged with the motion prediction:
+            less detector jitter), or ``detections`` the matched detections' own boxes. Either
+            way a track is reported only in frames where it has a detection
+            (:attr:`Tracker.last_rows` names it), and the offline mode reports its own
+            smoothed boxes.
+        camera_motion_s: camera-motion compensation from the tracks themselves
+            (:mod:`emtrack.track.camera`): every frame, the shift that the steadily tracked
+            objects share beyond their predicted motion is estimated and applied to every
+            track, so that tracks lost under a panning or shaking camera are found again. The
+            value is the time constant (seconds) of the running estimate of how much the camera
+            moves; a static camera is recognised as such and nothing is shifted. 0 turns it off.
+    """
+
+    high_score: float = 0.6
+    low_score: float = 0.1
+    new_track_score: float = 0.75
+    min_hits: int = 2
+    max_lost_s: float = 1.5
+    match_margin: float = 5.0
+    low_match_margin: float = 10.0
+    max_gap_fill_s: float = 1.0
+    max_gap_fill: int | None = None
+    relink_max_s: float = 3.0
+    relink_margin: float = 5.0
+    min_track_hits: int = 3
+    min_track_score_rank: float = 0.3
+    score_normalisation: str = "auto"
+    output_boxes: str = "filtered"
+    camera_motion_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name, choices in (
+            ("score_normalisation", SCORE_NORMALISATIONS),
+            ("output_boxes", OUTPUT_BOXES),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"TrackerConfig.{name} must be one of {choices}, got {getattr(self, name)!r}"
+                )
+        for name in (
+            "high_score",
+            "low_score",
+            "new_track_score",
+            "max_lost_s",
+            "match_margin",
+            "low_match_margin",
+            "relink_max_s",
+            "relink_margin",
+            "max_gap_fill_s",
+            "min_track_score_rank",
+            "camera_motion_s",
+        ):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"TrackerConfig.{name} must be finite")
+        if not 0.0 <= self.min_track_score_rank <= 1.0:
+            raise ValueError("TrackerConfig.min_track_score_rank must lie in [0, 1]")
+        if self.low_score > self.high_score:
+            raise ValueError("TrackerConfig.low_score must be <= high_score")
+        if self.min_hits < 1 or self.min_track_hits < 1:
+            raise ValueError("TrackerConfig.min_hits and min_track_hits must be >= 1")
+        if (
+            self.max_lost_s < 0
+            or self.max_gap_fill_s < 0
+            or (self.max_gap_fill is not None and self.max_gap_fill < 0)
+            or self.relink_max_s < 0
+            or self.camera_motion_s < 0
+        ):
+            raise ValueError("TrackerConfig durations must be >= 0")
