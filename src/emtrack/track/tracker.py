@@ -286,7 +286,8 @@ class Tracker:
                 shift = None
                 if self._camera is not None:
                     # The camera moved every object: take its motion out of the innovations
-                    # here and add it to every track's position below.
+                    # here and add it to every track's position below. It is learned from the
+                    # tracks matched in the previous frame too (_lost is advanced below).
                     steady = self._lost.take(matched_trk) == 0
                     shift = self._camera.shift(innovation[:, :2], variance, steady)
                     if shift is not None:
