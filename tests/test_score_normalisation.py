@@ -77,8 +77,7 @@ def test_a_file_without_real_scores_is_tracked() -> None:
 def test_scores_too_low_for_the_thresholds_are_ranked() -> None:
     """Scores in [0, 1] of which fewer than 5 % reach ``new_track_score`` are ranked by
     ``auto``: compared as given, almost no track could start."""
-    share = MIN_STARTING_SHARE
-    assert share == 0.05
+    assert MIN_STARTING_SHARE == 0.05
     below = np.linspace(0.1, 0.7, 100)  # none reaches 0.75
     np.testing.assert_allclose(normalised_scores(below), np.arange(1, 101) / 100)
     four = np.concatenate([below[:96], np.full(4, 0.8)])  # 4 % reach it: ranked
@@ -113,6 +112,15 @@ def test_a_detector_scoring_below_the_thresholds_is_tracked(offline: bool) -> No
         low, scene.seqinfo, config=TrackerConfig(score_normalisation="none"), offline=offline
     ).result
     assert len(as_given) == 0
-    # A lower new_track_score brings the file back to "as given".
+    # With a new_track_score its scores reach, the file is compared as given again.
     relaxed = TrackerConfig(new_track_score=0.5)
-    assert len(track_sequence(low, scene.seqinfo, config=relaxed, offline=offline).result) > 0
+    relaxed_auto = track_sequence(low, scene.seqinfo, config=relaxed, offline=offline).result
+    relaxed_none = track_sequence(
+        low,
+        scene.seqinfo,
+        config=TrackerConfig(new_track_score=0.5, score_normalisation="none"),
+        offline=offline,
+    ).result
+    assert len(relaxed_auto) > 0
+    np.testing.assert_array_equal(relaxed_auto.ids, relaxed_none.ids)
+    np.testing.assert_array_equal(relaxed_auto.boxes_xyxy, relaxed_none.boxes_xyxy)
