@@ -76,13 +76,13 @@ class Tracker:
         self.weights = load_model(model)
         self.config = config or TrackerConfig()
         self.keep_history = keep_history
-        # Frames a confirmed track may miss before it dies (max_lost_s, at least 1), and the
-        # largest gap the network is asked about (for the far-pair bound): fixed per tracker.
-        self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
-        self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self.weights.max_gap_s)
-        # The gap feature's cap: never beyond the features' own clamp, so it is never clamped
-        # again (grid_logits(gap_in_range=True)).
+        # Fixed per tracker: the gap feature's cap (the trained range, never beyond the
+        # features' own clamp, so it is never clamped again: grid_logits(gap_in_range=True)),
+        # the frames a confirmed track may miss before it dies (max_lost_s, at least 1), and
+        # the largest gap the network is asked about (for the far-pair bound).
         self._gap_cap_s = min(self.weights.max_gap_s, _GAP_CLAMP_S)
+        self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
+        self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self._gap_cap_s)
         self.reset()
 
     def reset(self) -> None:
@@ -297,14 +297,13 @@ class Tracker:
                 )
                 if shift is not None:
                     self._mean[:, 0, :2] += shift
-            self._lost += 1
-            self._lost[matched_trk] = 0
-            if len(matched_trk):
                 if self.frame_count > cfg.min_hits:
                     born_by = self.frame_count + 1 - cfg.min_hits
                     self._status[matched_trk[self._born[matched_trk] <= born_by]] = _CONFIRMED
                 else:
                     self._status[matched_trk] = _CONFIRMED
+            self._lost += 1
+            self._lost[matched_trk] = 0
 
         # Births from unmatched confident detections.
         free = dets[:, 4] >= cfg.new_track_score
