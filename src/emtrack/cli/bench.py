@@ -393,6 +393,9 @@ def _cmd_bench_track(args: argparse.Namespace) -> int:
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
     from emtrack.bench.train_bench import TrainBenchConfig, run_train_bench, write_json
+    from emtrack.train.allocator import reuse_freed_memory
+
+    reuse_freed_memory()  # as emtrack train runs
 
     config = TrainBenchConfig(
         ks=args.ks,

@@ -83,6 +83,7 @@ def _explicit_train_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from emtrack.train import train
+    from emtrack.train.allocator import reuse_freed_memory
     from emtrack.train.distributed import env_rank
     from emtrack.train.trainer import TrainingInterrupted, check_resumable, resume_config
 
@@ -90,6 +91,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise EmtrackInputError("--out is a folder; give the checkpoint's file name", out)
     main_process = env_rank() == 0
+    reuse_freed_memory()
     resume: Path | None = None
     if args.resume is not None:
         from emtrack.train.checkpoint import load_checkpoint
