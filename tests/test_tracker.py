@@ -360,3 +360,34 @@ def test_confirmed_tracks_match_before_tentative_ones() -> None:
     assert out5[:, 4].tolist() == walker_id.tolist()  # the new box is only tentative
     out6 = tracker.update(np.array([box(6, dx=7.0)]))
     assert out6[:, 4].tolist() == walker_id.tolist()
+
+
+def _last_box_after_jump(measurement_noise: str, score: float) -> np.ndarray:
+    """Filtered box of a steady walker (scores 1) after a detection 6 px off its path."""
+    tracker = Tracker(frame_rate=30, config=TrackerConfig(measurement_noise=measurement_noise))
+    for f in range(10):
+        tracker.update(np.array([_walker(f, 100, 2) + [1.0]]))
+    jumped = np.array(_walker(10, 106, 2) + [score])
+    out = tracker.update(jumped[None])
+    assert out[:, 4].tolist() == [1.0]  # the same track took it
+    return out[0, :4]
+
+
+def test_unsure_detection_moves_its_track_less() -> None:
+    on_path = np.array(_walker(10, 100, 2))
+    pull = {
+        (mode, score): _last_box_after_jump(mode, score)[0] - on_path[0]
+        for mode in ("score", "constant")
+        for score in (0.3, 0.9, 1.0)
+    }
+    # Constant noise: the score does not matter; by score: the less sure, the smaller the pull,
+    # and a score of 1 is the constant noise.
+    assert pull["constant", 0.3] == pytest.approx(pull["constant", 0.9])
+    assert 0.0 < pull["score", 0.3] < pull["score", 0.9] < pull["score", 1.0]
+    assert pull["score", 1.0] == pytest.approx(pull["constant", 1.0])
+    assert pull["score", 0.3] < 0.7 * pull["constant", 0.3]
+
+
+def test_measurement_noise_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match="measurement_noise"):
+        TrackerConfig(measurement_noise="adaptive")

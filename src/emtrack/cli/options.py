@@ -40,6 +40,8 @@ OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 # Choices of ``--output-boxes`` (tests check this equals emtrack.track.OUTPUT_BOXES).
 OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
+# Choices of ``--measurement-noise`` (tests check this equals emtrack.track.MEASUREMENT_NOISES).
+MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
 # Choices of ``--association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
 ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
 # Choices of ``--lr-schedule`` (tests check this equals emtrack.train.trainer.LR_SCHEDULES).
@@ -174,6 +176,15 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         "--offline always writes its smoothed boxes",
         str,
         choices=OUTPUT_BOXES,
+    ),
+    ConfigFlag(
+        "--measurement-noise",
+        "measurement_noise",
+        "position variance of a matched detection in the online Kalman update: score (the "
+        "model's r h^2 divided by the detection's score, clipped to [0.1, 1]: less confident "
+        "detections move their tracks less) or constant (r h^2 for all)",
+        str,
+        choices=MEASUREMENT_NOISES,
     ),
     ConfigFlag(
         "--camera-motion-s",

@@ -1,6 +1,11 @@
 """Tracking with the learned association: online tracker, offline pass, weights."""
 
-from emtrack.track.config import OUTPUT_BOXES, SCORE_NORMALISATIONS, TrackerConfig
+from emtrack.track.config import (
+    MEASUREMENT_NOISES,
+    OUTPUT_BOXES,
+    SCORE_NORMALISATIONS,
+    TrackerConfig,
+)
 from emtrack.track.interop import EmtrackTracker
 from emtrack.track.run import TrackRun, normalised_scores, track_sequence
 from emtrack.track.tracker import Tracker
@@ -8,6 +13,7 @@ from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
+    "MEASUREMENT_NOISES",
     "OUTPUT_BOXES",
     "SCORE_NORMALISATIONS",
     "AssociationWeights",

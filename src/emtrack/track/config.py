@@ -9,6 +9,11 @@ from dataclasses import dataclass
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 #: Values of :attr:`TrackerConfig.output_boxes`.
 OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
+#: Values of :attr:`TrackerConfig.measurement_noise`.
+MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
+#: Scores are clipped to [MIN_NOISE_SCORE, 1] before they divide the measurement variance
+#: (``measurement_noise="score"``), so no detection counts as more than 10x the noisiest.
+MIN_NOISE_SCORE = 0.1
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,13 @@ class TrackerConfig:
             track, so that tracks lost under a panning or shaking camera are found again. The
             value is the time constant (seconds) of the running estimate of how much the camera
             moves; a static camera is recognised as such and nothing is shifted. 0 turns it off.
+        measurement_noise: the position variance of a matched detection in the online Kalman
+            update. ``score`` (default): ``r h² / s``, ``s`` the detection's score (as the
+            thresholds compare it) clipped to ``[0.1, 1]`` — a detection its detector is
+            unsure of (partly occluded, cut by the image border, a second-stage match) moves
+            its track less and leans more on the motion prediction; ``constant``: ``r h²`` for
+            every detection (``r`` the model's learned measurement noise, as in training and
+            in the offline smoother).
     """
 
     high_score: float = 0.6
@@ -80,11 +92,13 @@ class TrackerConfig:
     score_normalisation: str = "auto"
     output_boxes: str = "filtered"
     camera_motion_s: float = 1.0
+    measurement_noise: str = "score"
 
     def __post_init__(self) -> None:
         for name, choices in (
             ("score_normalisation", SCORE_NORMALISATIONS),
             ("output_boxes", OUTPUT_BOXES),
+            ("measurement_noise", MEASUREMENT_NOISES),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(

@@ -162,9 +162,11 @@ def update_tracks(
 
 
 def innovations(
-    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float
+    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Innovations of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``.
+
+    ``r`` is the measurement noise per squared height, one for all detections or ``(K,)``.
 
     Returns:
         ``(y, s)``: ``y`` ``(K, 4)`` the detection's ``[x_centre, y_bottom, width, height]``

@@ -12,7 +12,12 @@ import numpy as np
 from emtrack.errors import EmtrackInputError
 from emtrack.model.features import _GAP_CLAMP_S
 from emtrack.track import camera, motion
-from emtrack.track.config import OUTPUT_BOXES, SCORE_NORMALISATIONS, TrackerConfig
+from emtrack.track.config import (
+    MIN_NOISE_SCORE,
+    OUTPUT_BOXES,
+    SCORE_NORMALISATIONS,
+    TrackerConfig,
+)
 from emtrack.track.logit_grid import NO_ROWS, LogitGrid
 from emtrack.track.weights import AssociationWeights, load_model
 
@@ -104,6 +109,7 @@ class Tracker:
             if self.config.camera_motion_s > 0
             else None
         )
+        self._score_noise = self.config.measurement_noise == "score"
         # keep_history: one (frame, ids, boxes, scores, confirmed) entry per update with matches.
         self._log: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._history: dict[int, TrackHistory] = {}
@@ -280,9 +286,11 @@ class Tracker:
                 # (take: several times faster than fancy indexing on small arrays)
                 mean = self._mean.take(matched_trk, 0)
                 cov = self._cov.take(matched_trk, 0)
-                innovation, variance = motion.innovations(
-                    mean, cov, dets.take(matched_det, 0)[:, :4], weights.noise_r
-                )
+                matched = dets.take(matched_det, 0)
+                noise_r = weights.noise_r
+                if self._score_noise:
+                    noise_r = noise_r / np.clip(matched[:, 4], MIN_NOISE_SCORE, 1.0)
+                innovation, variance = motion.innovations(mean, cov, matched[:, :4], noise_r)
                 shift = None
                 if self._camera is not None:
                     # The camera moved every object: take its motion out of the innovations
