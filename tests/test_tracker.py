@@ -391,3 +391,12 @@ def test_unsure_detection_moves_its_track_less() -> None:
 def test_measurement_noise_setting_is_checked() -> None:
     with pytest.raises(ValueError, match="measurement_noise"):
         TrackerConfig(measurement_noise="adaptive")
+
+
+@pytest.mark.parametrize("measurement_noise", ["score", "constant"])
+def test_new_track_starts_with_its_detections_noise(measurement_noise: str) -> None:
+    tracker = Tracker(frame_rate=30, config=TrackerConfig(measurement_noise=measurement_noise))
+    tracker.update(np.array([_walker(0, 100, 2) + [0.8], _walker(0, 600, 2) + [1.0]]))
+    r_h2 = tracker.weights.noise_r * 100.0**2  # the walkers are 100 px tall
+    factor = 1 / 0.8 if measurement_noise == "score" else 1.0
+    assert tracker._cov[:, 0] == pytest.approx([r_h2 * factor, r_h2])

@@ -180,9 +180,10 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag(
         "--measurement-noise",
         "measurement_noise",
-        "position variance of a matched detection in the online Kalman update: score (the "
-        "model's r h^2 divided by the detection's score, clipped to [0.1, 1]: less confident "
-        "detections move their tracks less) or constant (r h^2 for all)",
+        "position variance of a detection in the online Kalman filter (updates and new "
+        "tracks): score (the model's r h^2 divided by the detection's score, clipped to "
+        "[0.1, 1]: less confident detections move their tracks less) or constant (r h^2 for "
+        "all)",
         str,
         choices=MEASUREMENT_NOISES,
     ),

@@ -67,13 +67,13 @@ class TrackerConfig:
             track, so that tracks lost under a panning or shaking camera are found again. The
             value is the time constant (seconds) of the running estimate of how much the camera
             moves; a static camera is recognised as such and nothing is shifted. 0 turns it off.
-        measurement_noise: the position variance of a matched detection in the online Kalman
-            update. ``score`` (default): ``r h² / s``, ``s`` the detection's score (as the
-            thresholds compare it) clipped to ``[0.1, 1]`` — a detection its detector is
-            unsure of (partly occluded, cut by the image border, a second-stage match) moves
-            its track less and leans more on the motion prediction; ``constant``: ``r h²`` for
-            every detection (``r`` the model's learned measurement noise, as in training and
-            in the offline smoother).
+        measurement_noise: the position variance of a detection in the online Kalman filter
+            (the update of its track, or the start of a new one). ``score`` (default):
+            ``r h² / s``, ``s`` the detection's score (as the thresholds compare it) clipped to
+            ``[0.1, 1]`` — a detection its detector is unsure of (partly occluded, cut by the
+            image border, a second-stage match) moves its track less and leans more on the
+            motion prediction; ``constant``: ``r h²`` for every detection (``r`` the model's
+            learned measurement noise, as in training and in the offline smoother).
     """
 
     high_score: float = 0.6

@@ -106,9 +106,11 @@ def covariance_matrix(cov: np.ndarray) -> np.ndarray:
     return cov[..., (0, 1, 1, 2)].reshape(*cov.shape[:-1], 2, 2)
 
 
-def initial_tracks(boxes_xyxy: np.ndarray, r: float, p_vel: float) -> tuple[np.ndarray, np.ndarray]:
+def initial_tracks(
+    boxes_xyxy: np.ndarray, r: float | np.ndarray, p_vel: float
+) -> tuple[np.ndarray, np.ndarray]:
     """New tracks at detections ``(K, 4)``: means ``(K, 2, 4)`` (zero velocity), covariances
-    ``(K, 3)`` ``[r h², 0, p_vel h²]``."""
+    ``(K, 3)`` ``[r h², 0, p_vel h²]`` (``r`` one for all or ``(K,)``)."""
     mean = np.zeros((len(boxes_xyxy), 2, 4))
     obs = np.matmul(boxes_xyxy, _TO_STATE, out=mean[:, 0])
     h2 = np.maximum(obs[:, 3], MIN_SIDE)

@@ -127,6 +127,19 @@ class Tracker:
     def num_tracks(self) -> int:
         return len(self._ids)
 
+    def _measurement_noise(self, scores: np.ndarray) -> float | np.ndarray:
+        """Position noise per squared height of detections with ``scores`` ``(K,)``.
+
+        The model's ``r``, or with ``measurement_noise="score"`` ``r / s`` ``(K,)``, each score
+        clipped to ``[MIN_NOISE_SCORE, 1]`` (ufuncs: ``np.clip`` costs several times more on a
+        few rows).
+        """
+        if not self._score_noise:
+            return self.weights.noise_r
+        factor = np.maximum(scores, MIN_NOISE_SCORE)
+        np.minimum(factor, 1.0, out=factor)
+        return np.divide(self.weights.noise_r, factor, out=factor)
+
     def _validate(self, dets: np.ndarray) -> np.ndarray:
         """``dets`` as a float64 ``(N, 5)`` array, or a clear error.
 
@@ -287,14 +300,9 @@ class Tracker:
                 mean = self._mean.take(matched_trk, 0)
                 cov = self._cov.take(matched_trk, 0)
                 matched = dets.take(matched_det, 0)
-                noise_r = weights.noise_r
-                if self._score_noise:
-                    # r / score, the score clipped to [MIN_NOISE_SCORE, 1] (ufuncs: np.clip
-                    # costs several times more on a few rows)
-                    noise_r = np.maximum(matched[:, 4], MIN_NOISE_SCORE)
-                    np.minimum(noise_r, 1.0, out=noise_r)
-                    np.divide(weights.noise_r, noise_r, out=noise_r)
-                innovation, variance = motion.innovations(mean, cov, matched[:, :4], noise_r)
+                innovation, variance = motion.innovations(
+                    mean, cov, matched[:, :4], self._measurement_noise(matched[:, 4])
+                )
                 shift = None
                 if self._camera is not None:
                     # The camera moved every object: take its motion out of the innovations
@@ -322,8 +330,9 @@ class Tracker:
         free[matched_det] = False
         births = free.nonzero()[0]
         if len(births):
+            born = dets.take(births, 0)
             mean, cov = motion.initial_tracks(
-                dets[births, :4], weights.noise_r, weights.noise_p_vel
+                born[:, :4], self._measurement_noise(born[:, 4]), weights.noise_p_vel
             )
             new_ids = np.arange(self._next_id, self._next_id + len(births))
             self._next_id += len(births)
