@@ -12,7 +12,8 @@ OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 #: Values of :attr:`TrackerConfig.measurement_noise`.
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
 #: Scores are clipped to [MIN_NOISE_SCORE, 1] before they divide the measurement variance
-#: (``measurement_noise="score"``), so no detection counts as more than 10x the noisiest.
+#: (``measurement_noise="score"``), so no detection counts as more than 10x noisier than a sure
+#: one (and raw scores above 1, compared as given, count as 1).
 MIN_NOISE_SCORE = 0.1
 
 

@@ -9,8 +9,8 @@ CPU tuning guide recommends another allocator (jemalloc, tcmalloc) via ``LD_PREL
 :func:`reuse_freed_memory` gets the same effect from glibc itself, in the running process:
 large blocks come from the heap and freed ones stay there for the next step.
 
-Measured on the development VM (one-off A/B): the structured training step of `emtrack bench
-train` at k = 50 goes from 44–50 to 71 clips/s; the shipped training command, whose activations
+Measured on the development VM (one-off A/B): the structured training step of ``emtrack bench
+train`` at k = 50 goes from 44–50 to 71 clips/s; the shipped training command, whose activations
 stay under 32 MiB, is as fast as without (and gives the same weights bit for bit).
 """
 
