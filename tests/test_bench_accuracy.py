@@ -157,6 +157,12 @@ def test_bad_gt_roots_are_input_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(EmtrackInputError, match="no sequence"):
         run_accuracy_bench(None, scenes=1, clips=2, gt_roots=[tmp_path / "empty"])
+    no_seqinfo = tmp_path / "no_seqinfo" / "A"
+    (no_seqinfo / "gt").mkdir(parents=True)
+    (no_seqinfo / "gt" / "gt.txt").write_text("1,1,10,10,20,40,1,1,1\n")
+    with pytest.raises(EmtrackInputError, match=r"no seqinfo\.ini") as error:
+        run_accuracy_bench(None, scenes=1, clips=2, gt_roots=[no_seqinfo.parent])
+    assert str(no_seqinfo) in str(error.value)
 
 
 def test_cli_gt_rows(tmp_path: Path, capsys) -> None:

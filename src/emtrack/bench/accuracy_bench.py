@@ -28,7 +28,7 @@ from torch import nn
 
 from emtrack.bench.track_bench import derived_detections, environment_info, gt_sequences
 from emtrack.errors import EmtrackInputError
-from emtrack.io import read_mot, read_seqinfo
+from emtrack.io import read_mot
 from emtrack.io.atomic import write_json as io_write_json
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import DetectionNoiseConfig, Scene
@@ -233,10 +233,7 @@ def _derived_scenes(root: Path, seed: int, span: int) -> list[Scene]:
             f"gt ROOT {'is not a folder' if root.exists() else 'not found'}", root
         )
     scenes = []
-    for name, gt_path, seqinfo_path in gt_sequences(root):
-        if not seqinfo_path.is_file():
-            raise EmtrackInputError("no seqinfo.ini in this sequence folder", seqinfo_path.parent)
-        seqinfo = read_seqinfo(seqinfo_path)
+    for name, gt_path, seqinfo in gt_sequences(root):
         if seqinfo.seq_length <= span:
             continue
         gt = read_mot(gt_path)

@@ -283,14 +283,23 @@ def _format_rows(rows: Sequence[BenchRow]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def gt_sequences(root: Path) -> list[tuple[str, Path, Path]]:
-    """``(name, gt, seqinfo)`` of the sequences of a ROOT with gt files (or of one sequence)."""
+def gt_sequences(root: Path) -> list[tuple[str, Path, SeqInfo]]:
+    """``(name, gt path, seqinfo)`` of the sequences of a ROOT with gt files (or of one
+    sequence), every ``seqinfo.ini`` read and checked before any sequence is used.
+
+    Raises:
+        EmtrackInputError: A sequence folder with ``gt/gt.txt`` but no ``seqinfo.ini``, or a
+            malformed ``seqinfo.ini``.
+    """
     candidates = [root] if (root / "gt" / "gt.txt").is_file() else sorted(root.iterdir())
-    return [
-        (folder.name, folder / "gt" / "gt.txt", folder / "seqinfo.ini")
-        for folder in candidates
-        if folder.is_dir() and (folder / "gt" / "gt.txt").is_file()
-    ]
+    found = []
+    for folder in candidates:
+        if not (folder.is_dir() and (folder / "gt" / "gt.txt").is_file()):
+            continue
+        if not (folder / "seqinfo.ini").is_file():
+            raise EmtrackInputError("no seqinfo.ini in this sequence folder", folder)
+        found.append((folder.name, folder / "gt" / "gt.txt", read_seqinfo(folder / "seqinfo.ini")))
+    return found
 
 
 def _sequence_seed(seed: int, name: str) -> list[int]:
@@ -394,10 +403,7 @@ def _find_root_sequences(root: Path, det_name: str, seed: int, noise: Any, work:
             root,
         )
     sequences = []
-    for name, gt_path, seqinfo_path in found:
-        if not seqinfo_path.is_file():
-            raise EmtrackInputError("no seqinfo.ini in this sequence folder", seqinfo_path.parent)
-        seqinfo = read_seqinfo(seqinfo_path)
+    for name, gt_path, seqinfo in found:
         derived = derived_detections(name, read_mot(gt_path), seqinfo, noise, seed)
         # Identities are stripped before any tracker sees the stream.
         stream = MotTable.from_arrays(derived.frames, derived.boxes_xyxy, derived.scores)
