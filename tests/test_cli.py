@@ -151,7 +151,14 @@ def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
 def test_choices_match_the_library() -> None:
     from emtrack.eval import BENCHMARKS
     from emtrack.model.loss import ASSOCIATIONS, OBJECTIVES
-    from emtrack.track import MEASUREMENT_NOISES, OUTPUT_BOXES, SCORE_NORMALISATIONS
+    from emtrack.track import (
+        ASSOCIATIONS as TRACK_ASSOCIATIONS,
+    )
+    from emtrack.track import (
+        MEASUREMENT_NOISES,
+        OUTPUT_BOXES,
+        SCORE_NORMALISATIONS,
+    )
     from emtrack.train.trainer import LR_SCHEDULES
 
     assert tuple(LR_SCHEDULES) == options.LR_SCHEDULES
@@ -161,6 +168,7 @@ def test_choices_match_the_library() -> None:
     assert tuple(SCORE_NORMALISATIONS) == options.SCORE_NORMALISATIONS
     assert tuple(OUTPUT_BOXES) == options.OUTPUT_BOXES
     assert tuple(MEASUREMENT_NOISES) == options.MEASUREMENT_NOISES
+    assert tuple(TRACK_ASSOCIATIONS) == options.TRACK_ASSOCIATIONS
 
 
 @pytest.mark.parametrize(

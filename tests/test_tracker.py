@@ -400,3 +400,58 @@ def test_new_track_starts_with_its_detections_noise(measurement_noise: str) -> N
     r_h2 = tracker.weights.noise_r * 100.0**2  # the walkers are 100 px tall
     factor = 1 / 0.8 if measurement_noise == "score" else 1.0
     assert tracker._cov[:, 0] == pytest.approx([r_h2 * factor, r_h2])
+
+
+def _square(x: float, y: float = 0.0) -> list[float]:
+    return [x, y, x + 10.0, y + 10.0]
+
+
+def test_iou_association_gates_each_stage_by_hand_computed_iou() -> None:
+    """``association="iou"``: a 10 px square shifted by 2, 4 or 6 px overlaps its track's
+    (unmoved) predicted box with IoU 80/120 = 0.67, 60/140 = 0.43 or 40/160 = 0.25. Confident
+    detections need 0.3 (0.43 matches, 0.25 starts a new track); low-score ones 0.5 (0.67
+    matches, 0.43 does not)."""
+    config = TrackerConfig(
+        association="iou", min_hits=1, camera_motion_s=0.0, measurement_noise="constant"
+    )
+    tracker = Tracker(frame_rate=30, config=config)
+    starts = [0.0, 100.0, 200.0, 300.0]  # tracks 1 … 4
+    first = tracker.update(np.array([[*_square(x), 0.9] for x in starts]))
+    assert first[:, 4].tolist() == [1, 2, 3, 4]
+    second = np.array(
+        [
+            [*_square(starts[0] + 4), 0.3],  # low score, IoU 0.43 < 0.5: unmatched
+            [*_square(starts[1] + 2), 0.3],  # low score, IoU 0.67: track 2
+            [*_square(starts[2] + 4), 0.9],  # confident, IoU 0.43: track 3
+            [*_square(starts[3] + 6), 0.9],  # confident, IoU 0.25 < 0.3: a new track, 5
+        ]
+    )
+    out = tracker.update(second)
+    assert tracker.last_rows.tolist() == [1, 2, 3]
+    assert out[:, 4].tolist() == [2, 3, 5]
+
+
+def test_iou_association_relinks_by_the_same_gate() -> None:
+    """The offline pass re-links a fragment when the IoU of the first track's predicted box
+    and the second's first box beats ``iou_gate``: 0.43 links, 0.25 does not."""
+    from emtrack.track.offline import relink
+    from emtrack.track.tracker import TrackHistory
+
+    weights = load_model()
+    config = TrackerConfig(association="iou")
+
+    def history(track_id: int, frames: range, x: float) -> TrackHistory:
+        boxes = np.array([_square(x) for _ in frames])
+        return TrackHistory(track_id, np.array(frames), boxes, np.full(len(boxes), 0.9), True)
+
+    for shift, linked in ((4.0, True), (6.0, False)):
+        tracks = [history(1, range(1, 11), 0.0), history(2, range(13, 20), shift)]
+        chains = relink(tracks, weights, 30.0, config)
+        assert chains == ([[0, 1]] if linked else [[0], [1]])
+
+
+def test_association_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match="association"):
+        TrackerConfig(association="hungarian")
+    with pytest.raises(ValueError, match="iou_gate"):
+        TrackerConfig(iou_gate=1.5)

@@ -73,8 +73,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_EMTRACK_OFFLINE: dict[str, bool] = {"emtrack": False, "emtrack-offline": True}
-TRACKERS: tuple[str, ...] = (*_EMTRACK_OFFLINE, *PEERS)
+#: emtrack's rows: (offline pass, association) of each.
+_EMTRACK_VARIANTS: dict[str, tuple[bool, str]] = {
+    "emtrack": (False, "learned"),
+    "emtrack-offline": (True, "learned"),
+    "emtrack-iou": (False, "iou"),
+    "emtrack-iou-offline": (True, "iou"),
+}
+TRACKERS: tuple[str, ...] = (*_EMTRACK_VARIANTS, *PEERS)
 """Tracker names accepted by :func:`run_track_bench`, in the default order."""
 
 REFERENCE_TRACKER = "bytetrack"
@@ -219,6 +225,7 @@ class BenchReport:
                     "\n(emtrack-offline: frames/s counts the online updates only; with the "
                     f"offline pass {offline.num_frames / offline.call_seconds:.0f} frames/s)"
                 )
+            block += _learned_minus_iou(rows)
             blocks.append(block)
         return "\n\n".join(blocks)
 
@@ -244,6 +251,20 @@ class BenchReport:
             "rows": [row.to_dict() for row in self.rows],
             **self.environment,
         }
+
+
+def _learned_minus_iou(rows: Sequence[BenchRow]) -> str:
+    """A line with the learned association's lead over IoU (HOTA, IDF1), where both ran."""
+    by_name = {row.tracker: row.scores for row in rows}
+    parts = []
+    for learned, iou, mode in (
+        ("emtrack", "emtrack-iou", "online"),
+        ("emtrack-offline", "emtrack-iou-offline", "offline"),
+    ):
+        if learned in by_name and iou in by_name:
+            a, b = by_name[learned], by_name[iou]
+            parts.append(f"{mode} HOTA {a.hota - b.hota:+.2f}, IDF1 {a.idf1 - b.idf1:+.2f}")
+    return "\n(learned minus IoU association: " + "; ".join(parts) + ")" if parts else ""
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -452,7 +473,9 @@ def run_track_bench(
     Args:
         roots: Folders of sequences (see the module docstring for the two layouts).
         trackers: Names from :data:`TRACKERS`; ``emtrack`` is the online tracker,
-            ``emtrack-offline`` the same followed by the offline pass.
+            ``emtrack-offline`` the same followed by the offline pass, ``emtrack-iou`` and
+            ``emtrack-iou-offline`` the same two with ``association="iou"`` (the tracker
+            config's other settings unchanged).
         det_name: Detection file name inside ``<seq>/det/``.
         model: emtrack weights (``.npz``/``.pt`` path or loaded), ``None`` for the shipped model.
         tracker_config: emtrack's :class:`~emtrack.track.TrackerConfig` (``None``: defaults).
@@ -520,7 +543,7 @@ def run_track_bench(
             )
 
         weights = None
-        if any(name in _EMTRACK_OFFLINE for name in names):
+        if any(name in _EMTRACK_VARIANTS for name in names):
             from emtrack.track import load_model
 
             weights = load_model(model)
@@ -616,7 +639,8 @@ def run_tracker(
     """``(result, update_seconds, num_frames)`` of one tracker on one sequence.
 
     Args:
-        name: ``emtrack``, ``emtrack-offline`` or a peer (:data:`~emtrack.bench.peers.PEERS`).
+        name: ``emtrack``, ``emtrack-offline``, ``emtrack-iou``, ``emtrack-iou-offline`` or a
+            peer (:data:`~emtrack.bench.peers.PEERS`).
         detections: The detection table (ids are ignored).
         seqinfo: Frame rate and length.
         weights: emtrack's loaded weights (ignored by the peers).
@@ -626,16 +650,14 @@ def run_tracker(
         The reported boxes, the wall time summed over the per-frame ``update`` calls only,
         and the number of frames.
     """
-    if name in _EMTRACK_OFFLINE:
-        from emtrack.track import track_sequence
+    if name in _EMTRACK_VARIANTS:
+        from emtrack.track import TrackerConfig, track_sequence
 
-        run = track_sequence(
-            detections,
-            seqinfo,
-            model=weights,
-            config=tracker_config,
-            offline=_EMTRACK_OFFLINE[name],
-        )
+        offline, association = _EMTRACK_VARIANTS[name]
+        config = tracker_config or TrackerConfig()
+        if config.association != association:
+            config = dataclasses.replace(config, association=association)
+        run = track_sequence(detections, seqinfo, model=weights, config=config, offline=offline)
         return run.result, run.update_seconds, run.num_frames
     peer = run_peer(name, detections, seqinfo)
     return peer.result, peer.update_seconds, peer.num_frames

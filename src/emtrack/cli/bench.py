@@ -68,8 +68,8 @@ def register(commands: Any, common: dict[str, Any]) -> None:
     bench_track.add_argument(
         "--trackers",
         metavar="LIST",
-        help="comma-separated trackers to run (default: all: "
-        "emtrack,emtrack-offline,sort,bytetrack,ocsort,botsort)",
+        help="comma-separated trackers to run (default: all: emtrack,emtrack-offline,"
+        "emtrack-iou,emtrack-iou-offline and the peers sort,bytetrack,ocsort,botsort)",
     )
     bench_track.add_argument(
         "--seed",

@@ -42,7 +42,9 @@ SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 # Choices of ``--measurement-noise`` (tests check this equals emtrack.track.MEASUREMENT_NOISES).
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
-# Choices of ``--association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
+# Choices of ``track --association`` (tests check this equals emtrack.track.ASSOCIATIONS).
+TRACK_ASSOCIATIONS: tuple[str, ...] = ("learned", "iou")
+# Choices of ``train --association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
 ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
 # Choices of ``--lr-schedule`` (tests check this equals emtrack.train.trainer.LR_SCHEDULES).
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
@@ -186,6 +188,27 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         "all)",
         str,
         choices=MEASUREMENT_NOISES,
+    ),
+    ConfigFlag(
+        "--association",
+        "association",
+        "how (detection, track) pairs are scored, online and when re-linking: learned (the "
+        "association network) or iou (IoU of the track's predicted box and the detection, "
+        "gated at --iou-gate / --low-iou-gate; everything else unchanged)",
+        str,
+        choices=TRACK_ASSOCIATIONS,
+    ),
+    ConfigFlag(
+        "--iou-gate",
+        "iou_gate",
+        "with --association iou: least IoU of a first-stage or re-linked pair",
+        float,
+    ),
+    ConfigFlag(
+        "--low-iou-gate",
+        "low_iou_gate",
+        "with --association iou: least IoU of a second-stage (low-score) pair",
+        float,
     ),
     ConfigFlag(
         "--camera-motion-s",

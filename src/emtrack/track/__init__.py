@@ -1,6 +1,7 @@
 """Tracking with the learned association: online tracker, offline pass, weights."""
 
 from emtrack.track.config import (
+    ASSOCIATIONS,
     MEASUREMENT_NOISES,
     OUTPUT_BOXES,
     SCORE_NORMALISATIONS,
@@ -12,6 +13,7 @@ from emtrack.track.tracker import Tracker
 from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export_weights, load_model
 
 __all__ = [
+    "ASSOCIATIONS",
     "DEFAULT_MODEL_PATH",
     "MEASUREMENT_NOISES",
     "OUTPUT_BOXES",

@@ -11,6 +11,8 @@ SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 #: Values of :attr:`TrackerConfig.measurement_noise`.
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
+#: Values of :attr:`TrackerConfig.association`.
+ASSOCIATIONS: tuple[str, ...] = ("learned", "iou")
 #: Scores are clipped to [MIN_NOISE_SCORE, 1] before they divide the measurement variance
 #: (``measurement_noise="score"``), so no detection counts as more than 10x noisier than a sure
 #: one (and raw scores above 1, compared as given, count as 1).
@@ -75,6 +77,16 @@ class TrackerConfig:
             image border, a second-stage match) moves its track less and leans more on the
             motion prediction; ``constant``: ``r h²`` for every detection (``r`` the model's
             learned measurement noise, as in training and in the offline smoother).
+        association: how (detection, track) pairs are scored, online and when the offline pass
+            re-links: ``learned`` (default) by the association network against its dustbin
+            score with the ``*_margin`` settings; ``iou`` by the IoU of the track's predicted
+            box and the detection, matched when it beats ``iou_gate`` (first stage, re-linking)
+            or ``low_iou_gate`` (second stage), everything else unchanged — the baseline
+            that shows what the learned association adds.
+        iou_gate: ``association="iou"``: least IoU of a first-stage or re-linked pair
+            (SORT's 0.3).
+        low_iou_gate: ``association="iou"``: least IoU of a second-stage (low-score) pair
+            (ByteTrack's 0.5).
     """
 
     high_score: float = 0.6
@@ -94,12 +106,16 @@ class TrackerConfig:
     output_boxes: str = "filtered"
     camera_motion_s: float = 1.0
     measurement_noise: str = "score"
+    association: str = "learned"
+    iou_gate: float = 0.3
+    low_iou_gate: float = 0.5
 
     def __post_init__(self) -> None:
         for name, choices in (
             ("score_normalisation", SCORE_NORMALISATIONS),
             ("output_boxes", OUTPUT_BOXES),
             ("measurement_noise", MEASUREMENT_NOISES),
+            ("association", ASSOCIATIONS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(
@@ -117,11 +133,15 @@ class TrackerConfig:
             "max_gap_fill_s",
             "min_track_score_rank",
             "camera_motion_s",
+            "iou_gate",
+            "low_iou_gate",
         ):
             if not math.isfinite(getattr(self, name)):
                 raise ValueError(f"TrackerConfig.{name} must be finite")
         if not 0.0 <= self.min_track_score_rank <= 1.0:
             raise ValueError("TrackerConfig.min_track_score_rank must lie in [0, 1]")
+        if not (0.0 <= self.iou_gate < 1.0 and 0.0 <= self.low_iou_gate < 1.0):
+            raise ValueError("TrackerConfig.iou_gate and low_iou_gate must lie in [0, 1)")
         if self.low_score > self.high_score:
             raise ValueError("TrackerConfig.low_score must be <= high_score")
         if self.min_hits < 1 or self.min_track_hits < 1:

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from emtrack.track.far_pairs import far_pair_bound
+from emtrack.track.iou import IouScorer
 from emtrack.track.weights import AssociationWeights
 
 NO_ROWS = np.zeros(0, np.int64)
@@ -31,7 +32,8 @@ class LogitGrid:
     higher), so the result is the one the full grid gives.
 
     Args:
-        weights: The association network.
+        weights: The association network, or :class:`~emtrack.track.iou.IouScorer` (whose
+            grids are always computed in full: IoU is cheaper than any bound).
         track_boxes: ``(N, 4)`` predicted track boxes.
         gap_s: ``(N,)`` seconds since each track's last detection.
         gap_max_s: The largest gap any track can have (for the bound).
@@ -40,7 +42,7 @@ class LogitGrid:
 
     def __init__(
         self,
-        weights: AssociationWeights,
+        weights: AssociationWeights | IouScorer,
         track_boxes: np.ndarray,
         gap_s: np.ndarray,
         gap_max_s: float,
@@ -50,7 +52,10 @@ class LogitGrid:
         self.track_boxes, self.det_boxes, self.gap_s = track_boxes, det_boxes, gap_s
         self.known: np.ndarray | None = None  # None: every logit is computed
         bound = None
-        if len(det_boxes) * len(track_boxes) >= GATE_MIN_PAIRS:
+        if (
+            isinstance(weights, AssociationWeights)
+            and len(det_boxes) * len(track_boxes) >= GATE_MIN_PAIRS
+        ):
             bound = far_pair_bound(weights, gap_max_s)
         if bound is None or float(gap_s.max()) > bound.gap_max_s:
             self.logits = weights.grid_logits(track_boxes, det_boxes, gap_s, gap_in_range=True)

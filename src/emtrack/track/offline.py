@@ -9,6 +9,7 @@ from scipy.optimize import linear_sum_assignment
 from emtrack.io import MotTable
 from emtrack.track import motion
 from emtrack.track.config import TrackerConfig
+from emtrack.track.iou import IOU_SCORER
 from emtrack.track.tracker import TrackHistory
 from emtrack.track.weights import AssociationWeights
 
@@ -32,7 +33,9 @@ def relink(
     A track ending at frame e may continue as a track starting at s, with
     ``0 < s - e <= relink_max_s * fps``; the network scores the first track's state predicted
     to s against the second track's first box (the gap feature capped at the network's
-    ``max_gap_s``, as online), and Hungarian picks the links.
+    ``max_gap_s``, as online), and Hungarian picks the links. With
+    ``config.association="iou"`` the score is the IoU of those two boxes, gated at
+    ``iou_gate``, as online.
     """
     n = len(tracks)
     if n < 2:
@@ -53,9 +56,13 @@ def relink(
     ref = motion.state_to_boxes(pred)[:, None, :]
     cur = np.stack([tracks[b].boxes[0] for b in cand_b])[:, None, :]
     gap_feature = np.minimum(gap_s, weights.max_gap_s)  # as the online tracker does
-    logits = weights.logits(ref, cur, gap_feature[:, None, None])[:, 0, 0]
+    if config.association == "iou":
+        scorer, margin = IOU_SCORER, config.iou_gate
+    else:
+        scorer, margin = weights, config.relink_margin
+    logits = scorer.logits(ref, cur, gap_feature[:, None, None])[:, 0, 0]
     gain = np.full((n, n), -1e3)
-    gain[cand_a, cand_b] = logits - weights.dustbin_logit - config.relink_margin
+    gain[cand_a, cand_b] = logits - scorer.dustbin_logit - margin
     rows, cols = linear_sum_assignment(-gain)
     ok = gain[rows, cols] > 0
     successor = dict(zip(rows[ok].tolist(), cols[ok].tolist(), strict=True))

@@ -18,6 +18,7 @@ from emtrack.track.config import (
     SCORE_NORMALISATIONS,
     TrackerConfig,
 )
+from emtrack.track.iou import IOU_SCORER
 from emtrack.track.logit_grid import NO_ROWS, LogitGrid
 from emtrack.track.weights import AssociationWeights, load_model
 
@@ -88,6 +89,14 @@ class Tracker:
         self._gap_cap_s = min(self.weights.max_gap_s, _GAP_CLAMP_S)
         self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
         self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self._gap_cap_s)
+        # What scores the pairs, and the gain over its dustbin score each stage requires.
+        cfg = self.config
+        if cfg.association == "iou":
+            self.scorer = IOU_SCORER
+            self._margins = (cfg.iou_gate, cfg.low_iou_gate)
+        else:
+            self.scorer = self.weights
+            self._margins = (cfg.match_margin, cfg.low_match_margin)
         self.reset()
 
     def reset(self) -> None:
@@ -204,14 +213,14 @@ class Tracker:
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
         confirmed = self._status == _CONFIRMED
         if merged:
-            grid = LogitGrid(self.weights, track_boxes, gap_s, gap_max_s, dets.take(rows, 0)[:, :4])
+            grid = LogitGrid(self.scorer, track_boxes, gap_s, gap_max_s, dets.take(rows, 0)[:, :4])
             high_pos = high.nonzero()[0]
             d1, t1 = self._confirmed_first(grid, high_pos, confirmed)
             matched_det = rows[d1]
         else:
             high_rows = rows[high] if has_low else rows
             grid = LogitGrid(
-                self.weights, track_boxes, gap_s, gap_max_s, dets.take(high_rows, 0)[:, :4]
+                self.scorer, track_boxes, gap_s, gap_max_s, dets.take(high_rows, 0)[:, :4]
             )
             d1, t1 = self._confirmed_first(grid, None, confirmed)
             matched_det = high_rows[d1]
@@ -224,18 +233,18 @@ class Tracker:
             return matched_det, t1
         if merged:
             low_pos = (~high).nonzero()[0]
-            d2, t2 = grid.match(low_pos, left_tracks, cfg.low_match_margin)
+            d2, t2 = grid.match(low_pos, left_tracks, self._margins[1])
             d2 = rows[low_pos[d2]]
         else:
             low_rows = rows[~high]
             grid = LogitGrid(
-                self.weights,
+                self.scorer,
                 track_boxes[left_tracks],
                 gap_s[left_tracks],
                 gap_max_s,
                 dets.take(low_rows, 0)[:, :4],
             )
-            d2, t2 = grid.match(None, None, cfg.low_match_margin)
+            d2, t2 = grid.match(None, None, self._margins[1])
             d2, t2 = low_rows[d2], left_tracks[t2]
         if len(d2) == 0:
             return matched_det, t1
@@ -246,7 +255,7 @@ class Tracker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Stage 1: grid rows ``det_pos`` (None: all) to the confirmed tracks, the rest to the
         tentative ones; ``(grid rows, track indices)`` of the matches."""
-        margin = self.config.match_margin
+        margin = self._margins[0]
         num_confirmed = np.count_nonzero(confirmed)
         if num_confirmed in (0, len(confirmed)):
             pos, trk = grid.match(det_pos, None, margin)
