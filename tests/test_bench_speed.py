@@ -149,44 +149,50 @@ def test_fast_logits_match_the_reference_network() -> None:
     )
 
 
-def _reference_initial(boxes: np.ndarray, r: float, p_vel: float):
-    """New tracks in the textbook form: means ``(K, 2, 4)``, covariances ``(K, 2, 2)``."""
+def _reference_initial(boxes: np.ndarray, r: np.ndarray, p_vel: np.ndarray):
+    """New tracks in the textbook form: means ``(K, 2, 4)``, covariances ``(K, 4, 2, 2)``."""
     obs = motion.boxes_to_state(boxes)
     mean = np.zeros((len(obs), 2, 4))
     mean[:, 0] = obs
     h2 = np.maximum(obs[:, 3], motion.MIN_SIDE) ** 2
-    cov = np.zeros((len(obs), 2, 2))
-    cov[:, 0, 0] = r * h2
-    cov[:, 1, 1] = p_vel * h2
+    cov = np.zeros((len(obs), 4, 2, 2))
+    for c in range(4):
+        cov[:, c, 0, 0] = r[c] * h2
+        cov[:, c, 1, 1] = p_vel[c] * h2
     return mean, cov
 
 
-def _reference_predict(mean: np.ndarray, cov: np.ndarray, dt: float, q: float):
+def _reference_predict(mean: np.ndarray, cov: np.ndarray, dt: float, q: np.ndarray):
     """``F m`` and ``F C Fᵀ + q h² [[dt³/3, dt²/2], [dt²/2, dt]]``, one entry at a time."""
-    dt = np.broadcast_to(np.asarray(dt, float), (len(mean),))
+    dt = np.broadcast_to(np.asarray(dt, float), (len(mean),))  # numpy's power, as the tracker
     h2 = np.maximum(mean[:, 0, 3], motion.MIN_SIDE) ** 2
     new_mean = mean.copy()
     new_mean[:, 0] += dt[:, None] * mean[:, 1]
-    a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
-    qh = q * h2
     new_cov = np.empty_like(cov)
-    new_cov[:, 0, 0] = a + 2 * dt * b + dt * dt * d + qh * dt**3 / 3
-    new_cov[:, 0, 1] = new_cov[:, 1, 0] = b + dt * d + qh * dt**2 / 2
-    new_cov[:, 1, 1] = d + qh * dt
+    for c in range(4):
+        a, b, d = cov[:, c, 0, 0], cov[:, c, 0, 1], cov[:, c, 1, 1]
+        qh = h2 * q[c]
+        new_cov[:, c, 0, 0] = a + 2 * dt * b + dt * dt * d + qh * dt**3 / 3
+        new_cov[:, c, 0, 1] = new_cov[:, c, 1, 0] = b + dt * d + qh * dt**2 / 2
+        new_cov[:, c, 1, 1] = d + qh * dt
     return new_mean, new_cov
 
 
-def _reference_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray, r: float):
+def _reference_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray, r: np.ndarray):
     """Kalman update with the gain ``C Hᵀ / s``, ``s = C_pp + r h²``, one entry at a time."""
     obs = motion.boxes_to_state(boxes)
-    s = cov[:, 0, 0] + r * np.maximum(obs[:, 3], motion.MIN_SIDE) ** 2
-    gain = cov[:, :, 0] / s[:, None]  # (K, 2)
-    new_mean = mean + gain[:, :, None] * (obs - mean[:, 0])[:, None, :]
-    a, b, d = cov[:, 0, 0], cov[:, 0, 1], cov[:, 1, 1]
+    h2 = np.maximum(obs[:, 3], motion.MIN_SIDE) ** 2
+    new_mean = mean.copy()
     new_cov = np.empty_like(cov)
-    new_cov[:, 0, 0] = a - a * a / s
-    new_cov[:, 0, 1] = new_cov[:, 1, 0] = b - a * b / s
-    new_cov[:, 1, 1] = d - b * b / s
+    for c in range(4):
+        a, b, d = cov[:, c, 0, 0], cov[:, c, 0, 1], cov[:, c, 1, 1]
+        s = a + r[c] * h2
+        y = obs[:, c] - mean[:, 0, c]
+        new_mean[:, 0, c] = mean[:, 0, c] + a / s * y
+        new_mean[:, 1, c] = mean[:, 1, c] + b / s * y
+        new_cov[:, c, 0, 0] = a - a * a / s
+        new_cov[:, c, 0, 1] = new_cov[:, c, 1, 0] = b - a * b / s
+        new_cov[:, c, 1, 1] = d - b * b / s
     return new_mean, new_cov
 
 
@@ -194,22 +200,30 @@ def _reference_update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray, r: f
 def test_in_place_kalman_steps_equal_the_reference_bit_for_bit(fps: float) -> None:
     rng = np.random.default_rng(int(fps * 100))
     weights = load_model()
+    # A different constant for every coordinate, so that a mixed-up axis shows.
+    scale = np.array([0.5, 1.0, 2.0, 4.0])
+    q, r, p_vel = (
+        weights.noise_q * scale,
+        weights.noise_r * scale[::-1],
+        weights.noise_p_vel * scale,
+    )
     boxes = random_boxes(rng, 23)
-    mean, cov = _reference_initial(boxes, weights.noise_r, weights.noise_p_vel)
-    fast_mean, fast_cov = motion.initial_tracks(boxes, weights.noise_r, weights.noise_p_vel)
+    mean, cov = _reference_initial(boxes, r, p_vel)
+    fast_mean, fast_cov = motion.initial_tracks(boxes, r, p_vel)
     np.testing.assert_array_equal(motion.covariance_matrix(fast_cov), cov)
     mean[:, 1] = fast_mean[:, 1] = rng.normal(0.0, 30.0, (23, 4))  # give them speed
     for _ in range(3):
-        mean, cov = _reference_predict(mean, cov, 1.0 / fps, weights.noise_q)
-        motion.predict_tracks(fast_mean, fast_cov, 1.0 / fps, weights.noise_q)
+        mean, cov = _reference_predict(mean, cov, 1.0 / fps, q)
+        motion.predict_tracks(fast_mean, fast_cov, 1.0 / fps, q)
     np.testing.assert_array_equal(
         motion.predicted_boxes(fast_mean), motion.state_to_boxes(mean[:, 0])
     )
+    np.testing.assert_array_equal(motion.covariance_matrix(fast_cov), cov)
     seen = random_boxes(rng, 23)
-    mean, cov = _reference_update(mean, cov, seen, weights.noise_r)
-    fast_mean, fast_cov = motion.update_tracks(fast_mean, fast_cov, seen, weights.noise_r)
+    mean, cov = _reference_update(mean, cov, seen, r)
+    fast_mean, fast_cov = motion.update_tracks(fast_mean, fast_cov, seen, r)
     np.testing.assert_array_equal(fast_mean, mean)
-    np.testing.assert_array_equal(fast_cov, cov.reshape(-1, 4)[:, (0, 1, 3)])
+    np.testing.assert_array_equal(motion.covariance_matrix(fast_cov), cov)
 
 
 def test_far_pairs_stay_below_the_proven_bound() -> None:

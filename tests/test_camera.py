@@ -17,7 +17,7 @@ from test_tracker import _scene_tables
 def _frames(rng, camera: np.ndarray, count: int = 8, noise: float = 2.0):
     """Innovations of ``count`` steady tracks per frame: the camera's shift plus noise."""
     for shift in camera:
-        yield shift + rng.normal(0.0, noise, (count, 2)), np.full(count, noise**2)
+        yield shift + rng.normal(0.0, noise, (count, 2)), np.full((count, 2), noise**2)
 
 
 def test_a_static_camera_is_barely_shifted() -> None:
@@ -47,7 +47,7 @@ def test_a_shaking_camera_is_followed() -> None:
 def test_only_steady_tracks_count_and_two_are_needed() -> None:
     motion = CameraMotion(frame_rate=10.0, time_constant_s=1.0)
     y = np.array([[30.0, 0.0], [30.0, 0.0], [-500.0, 0.0]])
-    s = np.ones(3)
+    s = np.ones((3, 2))
     assert MIN_TRACKS == 2
     assert motion.shift(y, s, np.array([True, False, False])) is None
     assert motion.variance == 0.0  # no estimate, no update

@@ -650,7 +650,7 @@ def test_bench_track_without_peers_package(
     assert "peers skipped" in captured.err and "trackers" in captured.err
     lines = captured.out.splitlines()[3:]
     rows = [line.split()[0] for line in lines if line.strip() and not line.startswith("(")]
-    assert rows == ["emtrack", "emtrack-offline"]
+    assert rows == ["emtrack", "emtrack-offline", "emtrack-iou", "emtrack-iou-offline"]
 
 
 def test_bench_track_frame_stride(

@@ -10,6 +10,7 @@ from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo, write_mot
 from emtrack.track import Tracker, TrackerConfig, load_model, track_sequence
 from emtrack.track.motion import boxes_to_state, smooth_track, state_to_boxes
+from emtrack.track.weights import model_noise
 
 
 def _walker(frame: int, x0: float, vx: float, y: float = 200.0, h: float = 100.0) -> list[float]:
@@ -155,9 +156,7 @@ def test_smooth_track_fills_short_gaps_only() -> None:
     frames = np.array([1, 2, 3, 6, 7, 30, 31])
     boxes = np.array([_walker(int(f), 100, 2) for f in frames])
     w = load_model()
-    out_frames, out_boxes = smooth_track(
-        frames, boxes, 30.0, w.noise_q, w.noise_r, w.noise_p_vel, 5
-    )
+    out_frames, out_boxes = smooth_track(frames, boxes, 30.0, model_noise(w), 5)
     assert out_frames.tolist() == [1, 2, 3, 4, 5, 6, 7, 30, 31]
     # Filled boxes lie on the straight walk.
     expected = np.array(_walker(4, 100, 2))

@@ -6,15 +6,18 @@ drift back through their Kalman update, but tracks that miss a detection keep th
 position and are not found again. Each frame, the tracks that were matched in the previous
 frame and again now give innovations ``y_i = z_i − ẑ_i`` (detection minus predicted position,
 pixels, per image coordinate) with variance ``s_i`` (the prediction's position variance plus
-the detection's): ``y_i = c + e_i``, ``c`` the camera's shift shared by all, ``e_i ~ N(0, s_i)``.
+the detection's, per coordinate): ``y_i = c + e_i``, ``c`` the camera's shift shared by all,
+``e_i ~ N(0, s_i)``.
 
 With a prior ``c ~ N(0, σ²)`` per coordinate, the posterior mean of ``c`` is
 ``m σ² / (σ² + v)``, where ``m`` is the precision-weighted mean of the innovations and
-``v = 1 / Σ 1/s_i`` its variance (no gate against wrong matches: the association network has
-accepted every pair, and a χ²₂ 99 % gate made no measurable difference). ``σ²`` — how much
+``v = 1 / Σ 1/s_i`` its variance, each coordinate its own (no gate against wrong matches: the
+association network has accepted every pair, and a χ²₂ 99 % gate made no measurable
+difference). ``σ²`` — how much
 this camera moves between frames — is learned from the stream (empirical Bayes): an exponential
 average, over ``time_constant_s`` seconds of frames, of ``|m|²/2 − v``, whose expectation is
-``σ²``. For a static camera the average stays near or below 0 and nothing is shifted; the more
+``σ²`` (``|m|²/2`` averages the two coordinates, ``v`` their variances).
+For a static camera the average stays near or below 0 and nothing is shifted; the more
 the camera moves relative to the detector's noise, the closer the shift comes to ``m``.
 """
 
@@ -50,7 +53,7 @@ class CameraMotion:
         Args:
             innovations: ``(K, 2)`` detection minus predicted ``[x_centre, y_bottom]``, pixels,
                 of the tracks matched in this frame.
-            variances: ``(K,)`` each innovation's variance per coordinate (pixels²).
+            variances: ``(K, 2)`` each innovation's variance per coordinate (pixels²).
             steady: ``(K,)`` bool, the tracks to learn from: those matched in the previous
                 frame too (others may have been lost for a while or be new).
 
@@ -64,13 +67,17 @@ class CameraMotion:
         # every array operation costs about a microsecond, whatever its size.
         if np.count_nonzero(steady) < MIN_TRACKS:
             return None
-        precision = steady / variances
-        spread = 1.0 / float(np.add.reduce(precision))  # v, the variance of the weighted mean
-        sum_x, sum_y = (precision @ innovations).tolist()
-        mean_x, mean_y = sum_x * spread, sum_y * spread
-        excess = 0.5 * (mean_x * mean_x + mean_y * mean_y) - spread
+        precision = steady[:, None] / variances
+        spread_x, spread_y = (1.0 / np.add.reduce(precision)).tolist()  # v per coordinate
+        sum_x, sum_y = np.add.reduce(precision * innovations).tolist()
+        mean_x, mean_y = sum_x * spread_x, sum_y * spread_y
+        excess = 0.5 * (mean_x * mean_x + mean_y * mean_y - spread_x - spread_y)
         self.variance += self.weight * (excess - self.variance)
         if self.variance <= 0.0:
             return None
-        factor = self.variance / (self.variance + spread)
-        return np.array([mean_x * factor, mean_y * factor])
+        return np.array(
+            [
+                mean_x * self.variance / (self.variance + spread_x),
+                mean_y * self.variance / (self.variance + spread_y),
+            ]
+        )

@@ -1,20 +1,57 @@
 """Batched constant-velocity Kalman filter for tracks, in numpy (no torch per frame).
 
 Each track has D = 4 coordinates ``[x_centre, y_bottom, width, height]``, each with a position
-and a velocity. The model and noise are the same for all coordinates (scaled by the track's
-height), so one ``(2, 2)`` covariance per track serves all four: means are ``(K, 2, D)``,
-covariances ``(K, 3)``, the distinct entries ``[var_pos, cov_pos_vel, var_vel]`` of that
-matrix (the same structure as the training filter), so that a step is a few whole-array
-operations. The online tracker and the offline pass share these functions.
+and a velocity, moving independently. The noise constants (:class:`MotionNoise`) are per
+coordinate and per squared box height, so the model is scale-invariant: means are
+``(K, 2, D)`` (position, velocity), covariances ``(K, 3, D)``, the distinct entries
+``[var_pos, cov_pos_vel, var_vel]`` of each coordinate's ``2 x 2`` matrix, so that a step is a
+few whole-array operations. The online tracker and the offline pass share these functions.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
 MIN_SIDE = 1.0
+
+#: The state's coordinates, in order (the last axis of means and covariances).
+COORDINATES: tuple[str, ...] = ("x_centre", "y_bottom", "width", "height")
+
+
+@dataclass(frozen=True)
+class MotionNoise:
+    """Noise constants of the constant-velocity model, one per coordinate (:data:`COORDINATES`).
+
+    All are per squared box height (px² / h²), so the same constants serve near and far objects.
+
+    Attributes:
+        q: ``(4,)`` white-noise acceleration intensity (per second³): how fast velocities change.
+        r: ``(4,)`` detection noise: a detection's variance is ``r h²``.
+        p_vel: ``(4,)`` velocity variance of a new track (per second²).
+    """
+
+    q: np.ndarray
+    r: np.ndarray
+    p_vel: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("q", "r", "p_vel"):
+            value = np.array(np.broadcast_to(np.asarray(getattr(self, name), float), (4,)))
+            if not (np.isfinite(value).all() and (value > 0).all()):
+                raise ValueError(f"MotionNoise.{name} must be 4 finite numbers > 0, got {value}")
+            value.flags.writeable = False
+            object.__setattr__(self, name, value)
+
+    def describe(self) -> str:
+        """One line: each constant per coordinate, e.g. for ``emtrack track -v``."""
+        parts = []
+        for name in ("q", "r"):
+            values = ", ".join(f"{v:.3g}" for v in getattr(self, name))
+            parts.append(f"{name} [{values}]")
+        return "noise per coordinate (x, y, w, h): " + "; ".join(parts)
 
 
 def boxes_to_state(boxes_xyxy: np.ndarray) -> np.ndarray:
@@ -47,9 +84,7 @@ def smooth_track(
     frames: np.ndarray,
     boxes_xyxy: np.ndarray,
     fps: float,
-    q: float,
-    r: float,
-    p_vel: float,
+    noise: MotionNoise,
     max_gap: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """RTS-smoothed boxes of one trajectory, with gaps of up to ``max_gap`` frames filled.
@@ -57,6 +92,9 @@ def smooth_track(
     Args:
         frames: ``(L,)`` increasing frame numbers of the track's detections.
         boxes_xyxy: ``(L, 4)``.
+        fps: frames per second.
+        noise: the motion model's constants.
+        max_gap: longest gap (frames) to fill.
 
     Returns:
         ``(frames_out, boxes_out)``: every frame from first to last except inside gaps longer
@@ -69,24 +107,28 @@ def smooth_track(
     obs = np.zeros((span, 4))
     obs[frames - first] = boxes_to_state(boxes_xyxy)
     dt = 1.0 / fps
-    mean, cov = initial_tracks(boxes_xyxy[:1], r, p_vel)
+    mean, cov = initial_tracks(boxes_xyxy[:1], noise.r, noise.p_vel)
     f_means = np.zeros((span, 2, 4))
-    f_covs = np.zeros((span, 3))
-    p_covs = np.zeros((span, 3))
+    f_covs = np.zeros((span, 3, 4))
+    p_covs = np.zeros((span, 3, 4))
     p_means = np.zeros((span, 2, 4))
     f_means[0], f_covs[0] = mean[0], cov[0]
     for k in range(1, span):
-        predict_tracks(mean, cov, dt, q)
+        predict_tracks(mean, cov, dt, noise.q)
         p_means[k], p_covs[k] = mean[0], cov[0]
         if observed[k]:
-            mean, cov = update_tracks(mean, cov, state_to_boxes(obs[k : k + 1]), r)
+            mean, cov = update_tracks(mean, cov, state_to_boxes(obs[k : k + 1]), noise.r)
         f_means[k], f_covs[k] = mean[0], cov[0]
     s_mean = f_means.copy()
-    transition = np.array([[1.0, dt], [0.0, 1.0]])
     for k in range(span - 2, -1, -1):
-        gain = covariance_matrix(f_covs[k]) @ transition.T
-        gain = gain @ np.linalg.inv(covariance_matrix(p_covs[k + 1]))
-        s_mean[k] = f_means[k] + gain @ (s_mean[k + 1] - p_means[k + 1])
+        # Gain C_f Fᵀ P⁻¹ of each coordinate's 2 x 2 blocks (F = [[1, dt], [0, 1]]).
+        a, b, d = f_covs[k]
+        pa, pb, pd = p_covs[k + 1]
+        cross = np.array([[a + dt * b, b], [b + dt * d, d]])  # C_f Fᵀ, (2, 2, 4)
+        det = pa * pd - pb * pb
+        inverse = np.array([[pd, -pb], [-pb, pa]]) / det
+        gain = np.einsum("ijc,jkc->ikc", cross, inverse)
+        s_mean[k] = f_means[k] + np.einsum("ijc,jc->ic", gain, s_mean[k + 1] - p_means[k + 1])
     # Keep frames inside short gaps only.
     keep = observed.copy()
     gap_start = None
@@ -102,61 +144,65 @@ def smooth_track(
 
 
 def covariance_matrix(cov: np.ndarray) -> np.ndarray:
-    """``(..., 3)`` ``[var_pos, cov_pos_vel, var_vel]`` -> the ``(..., 2, 2)`` matrix."""
-    return cov[..., (0, 1, 1, 2)].reshape(*cov.shape[:-1], 2, 2)
+    """``(..., 3, D)`` ``[var_pos, cov_pos_vel, var_vel]`` -> the ``(..., D, 2, 2)`` matrices."""
+    moved = np.moveaxis(cov, -2, -1)
+    return moved[..., (0, 1, 1, 2)].reshape(*moved.shape[:-1], 2, 2)
 
 
 def initial_tracks(
-    boxes_xyxy: np.ndarray, r: float | np.ndarray, p_vel: float
+    boxes_xyxy: np.ndarray, r: np.ndarray, p_vel: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """New tracks at detections ``(K, 4)``: means ``(K, 2, 4)`` (zero velocity), covariances
-    ``(K, 3)`` ``[r h², 0, p_vel h²]`` (``r`` one for all or ``(K,)``)."""
+    ``(K, 3, 4)`` ``[r h², 0, p_vel h²]`` (``r`` ``(4,)`` for all or ``(K, 4)``; ``p_vel``
+    ``(4,)``)."""
     mean = np.zeros((len(boxes_xyxy), 2, 4))
     obs = np.matmul(boxes_xyxy, _TO_STATE, out=mean[:, 0])
     h2 = np.maximum(obs[:, 3], MIN_SIDE)
     np.square(h2, out=h2)
-    cov = np.zeros((len(boxes_xyxy), 3))
-    np.multiply(r, h2, out=cov[:, 0])
-    np.multiply(p_vel, h2, out=cov[:, 2])
+    cov = np.zeros((len(boxes_xyxy), 3, 4))
+    np.multiply(r, h2[:, None], out=cov[:, 0])
+    np.multiply(p_vel, h2[:, None], out=cov[:, 2])
     return mean, cov
 
 
-def predict_tracks(mean: np.ndarray, cov: np.ndarray, dt: float, q: float) -> None:
+def predict_tracks(mean: np.ndarray, cov: np.ndarray, dt: float, q: np.ndarray) -> None:
     """Constant-velocity step of ``dt`` seconds for every track, in place.
 
-    ``mean += [dt * velocity, 0]``; ``cov`` ``(K, 3)`` becomes ``F C Fᵀ + Q`` with the
-    per-second white-noise acceleration ``Q = q h² [[dt³/3, dt²/2], [dt²/2, dt]]``.
+    ``mean += [dt * velocity, 0]``; each coordinate's ``cov`` becomes ``F C Fᵀ + Q`` with the
+    per-second white-noise acceleration ``Q = q h² [[dt³/3, dt²/2], [dt²/2, dt]]`` (``q``
+    ``(4,)``, ``h`` the track's height).
     """
     qh = np.maximum(mean[:, 0, 3], MIN_SIDE)
     np.square(qh, out=qh)
-    qh *= q
     step, dt2, powers = _step_constants(dt)
     mean[:, 0] += dt * mean[:, 1]
     cov_step = cov[:, 1:3] * step  # [2 dt b, dt d]
     cov[:, 0:2] += cov_step
     cov[:, 0] += dt2 * cov[:, 2]
-    noise = qh[:, None] * powers
+    noise = np.multiply(qh[:, None], q)[:, None] * powers  # (K, 3, 4)
     noise /= _NOISE_DIVISORS
     cov += noise
 
 
-_NOISE_DIVISORS = np.array([3.0, 2.0, 1.0])
+_NOISE_DIVISORS = np.array([3.0, 2.0, 1.0])[:, None]
 _NOISE_DIVISORS.flags.writeable = False
 
 
 @functools.lru_cache(maxsize=16)
 def _step_constants(dt: float) -> tuple[np.ndarray, float, np.ndarray]:
-    """``([2 dt, dt], dt**2, [dt**3, dt**2, dt])`` (``dt**3`` as numpy's array power)."""
+    """``([[2 dt], [dt]], dt**2, [[dt**3], [dt**2], [dt]])`` (``dt**3`` as numpy's array
+    power)."""
     cube = float(np.power(np.array([dt]), 3)[0])
-    step, powers = np.array([2 * dt, dt]), np.array([cube, dt * dt, dt])
+    step = np.array([[2 * dt], [dt]])
+    powers = np.array([[cube], [dt * dt], [dt]])
     step.flags.writeable = powers.flags.writeable = False
     return step, dt * dt, powers
 
 
 def update_tracks(
-    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float
+    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Kalman update of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``.
+    """Kalman update of tracks ``(K, 2, 4)`` / ``(K, 3, 4)`` with one detection each ``(K, 4)``.
 
     Only positions are observed, with variance ``r h²`` (``h`` the detection's height).
     """
@@ -164,21 +210,22 @@ def update_tracks(
 
 
 def innovations(
-    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: float | np.ndarray
+    mean: np.ndarray, cov: np.ndarray, boxes_xyxy: np.ndarray, r: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Innovations of tracks ``(K, 2, 4)`` / ``(K, 3)`` with one detection each ``(K, 4)``.
+    """Innovations of tracks ``(K, 2, 4)`` / ``(K, 3, 4)`` with one detection each ``(K, 4)``.
 
-    ``r`` is the measurement noise per squared height, one for all detections or ``(K,)``.
+    ``r`` is the measurement noise per squared height, ``(4,)`` for all detections or
+    ``(K, 4)``.
 
     Returns:
         ``(y, s)``: ``y`` ``(K, 4)`` the detection's ``[x_centre, y_bottom, width, height]``
-        minus the track's, ``s`` ``(K,)`` its variance (each coordinate's): the track's
+        minus the track's, ``s`` ``(K, 4)`` its variance per coordinate: the track's
         position variance plus the detection's ``r h²``.
     """
     obs = boxes_xyxy @ _TO_STATE
-    s = np.maximum(obs[:, 3], MIN_SIDE)
-    np.square(s, out=s)
-    s *= r
+    h2 = np.maximum(obs[:, 3], MIN_SIDE)
+    np.square(h2, out=h2)
+    s = np.multiply(r, h2[:, None])
     s += cov[:, 0]
     obs -= mean[:, 0]
     return obs, s
@@ -188,8 +235,8 @@ def correct_tracks(
     mean: np.ndarray, cov: np.ndarray, innovation: np.ndarray, s: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The Kalman update of :func:`update_tracks` from :func:`innovations`' ``(y, s)``."""
-    gain = cov[:, 0:2] / s[:, None]  # (K, 2)
-    new_mean = gain[:, :, None] * innovation[:, None, :]
+    gain = cov[:, 0:2] / s[:, None]  # (K, 2, 4)
+    new_mean = gain * innovation[:, None]
     new_mean += mean
     new_cov = np.empty_like(cov)
     np.multiply(cov[:, 0:2], cov[:, 0:1], out=new_cov[:, 0:2])  # [a a, b a]

@@ -11,22 +11,26 @@ from emtrack.track import motion
 from emtrack.track.config import TrackerConfig
 from emtrack.track.iou import IOU_SCORER
 from emtrack.track.tracker import TrackHistory
-from emtrack.track.weights import AssociationWeights
+from emtrack.track.weights import AssociationWeights, model_noise
 
 
 def _final_state(
-    frames: np.ndarray, boxes: np.ndarray, fps: float, w: AssociationWeights
+    frames: np.ndarray, boxes: np.ndarray, fps: float, noise: motion.MotionNoise
 ) -> np.ndarray:
     """Filtered ``(2, 4)`` state at the track's last detection."""
-    mean, cov = motion.initial_tracks(boxes[:1], w.noise_r, w.noise_p_vel)
+    mean, cov = motion.initial_tracks(boxes[:1], noise.r, noise.p_vel)
     for k in range(1, len(frames)):
-        motion.predict_tracks(mean, cov, float((frames[k] - frames[k - 1]) / fps), w.noise_q)
-        mean, cov = motion.update_tracks(mean, cov, boxes[k : k + 1], w.noise_r)
+        motion.predict_tracks(mean, cov, float((frames[k] - frames[k - 1]) / fps), noise.q)
+        mean, cov = motion.update_tracks(mean, cov, boxes[k : k + 1], noise.r)
     return mean[0]
 
 
 def relink(
-    tracks: list[TrackHistory], weights: AssociationWeights, fps: float, config: TrackerConfig
+    tracks: list[TrackHistory],
+    weights: AssociationWeights,
+    fps: float,
+    config: TrackerConfig,
+    noise: motion.MotionNoise | None = None,
 ) -> list[list[int]]:
     """Chains of track indices judged to be one object by the association network.
 
@@ -35,8 +39,9 @@ def relink(
     to s against the second track's first box (the gap feature capped at the network's
     ``max_gap_s``, as online), and Hungarian picks the links. With
     ``config.association="iou"`` the score is the IoU of those two boxes, gated at
-    ``iou_gate``, as online.
+    ``iou_gate``, as online. ``noise``: the motion model's constants (None: the model's).
     """
+    noise = noise or model_noise(weights)
     n = len(tracks)
     if n < 2:
         return [[k] for k in range(n)]
@@ -50,7 +55,7 @@ def relink(
     finals = {}
     for a in np.unique(cand_a):
         t = tracks[a]
-        finals[a] = _final_state(np.array(t.frames), np.array(t.boxes), fps, weights)
+        finals[a] = _final_state(np.array(t.frames), np.array(t.boxes), fps, noise)
     gap_s = gap[cand_a, cand_b] / fps
     pred = np.stack([finals[a][0] + finals[a][1] * g for a, g in zip(cand_a, gap_s, strict=True)])
     ref = motion.state_to_boxes(pred)[:, None, :]
@@ -114,6 +119,7 @@ def offline_tracks(
     fps: float,
     config: TrackerConfig,
     score_reference: np.ndarray,
+    noise: motion.MotionNoise | None = None,
 ) -> MotTable:
     """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K.
 
@@ -125,13 +131,15 @@ def offline_tracks(
             ``min_track_score_rank``, ``max_gap_fill*``).
         score_reference: ``(N,)`` the scores of all the sequence's detections, as the tracker
             compared them; ``min_track_score_rank`` ranks a trajectory's scores among these.
+        noise: the motion model's constants for re-linking and smoothing (None: the model's).
     """
+    noise = noise or model_noise(weights)
     tracks = [
         h
         for h in sorted(history.values(), key=lambda h: h.track_id)
         if h.confirmed and len(h.frames) >= config.min_track_hits
     ]
-    chains = relink(tracks, weights, fps, config)
+    chains = relink(tracks, weights, fps, config, noise)
     if config.min_track_score_rank > 0 and chains:
         # Persistent detector false positives form trajectories of low-confidence
         # detections; true objects score higher on average.
@@ -150,9 +158,7 @@ def offline_tracks(
             frames,
             boxes,
             fps,
-            weights.noise_q,
-            weights.noise_r,
-            weights.noise_p_vel,
+            noise,
             gap_fill_frames(config, fps),
         )
         s_out = np.zeros(len(f_out))

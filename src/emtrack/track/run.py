@@ -82,7 +82,12 @@ def track_sequence(
             scores.append(dets[tracker.last_rows, 4])
     if offline:
         result = offline_tracks(
-            tracker.history, tracker.weights, tracker.frame_rate, config, tracker_scores
+            tracker.history,
+            tracker.weights,
+            tracker.frame_rate,
+            config,
+            tracker_scores,
+            tracker.noise,
         )
     elif frames:
         result = MotTable.from_arrays(

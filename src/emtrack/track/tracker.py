@@ -20,7 +20,7 @@ from emtrack.track.config import (
 )
 from emtrack.track.iou import IOU_SCORER
 from emtrack.track.logit_grid import NO_ROWS, LogitGrid
-from emtrack.track.weights import AssociationWeights, load_model
+from emtrack.track.weights import AssociationWeights, load_model, model_noise
 
 __all__ = ["OUTPUT_BOXES", "SCORE_NORMALISATIONS", "TrackHistory", "Tracker", "TrackerConfig"]
 
@@ -55,6 +55,9 @@ class Tracker:
             for the shipped default model.
         config: tracker settings.
         keep_history: record every track's matches (needed by the offline pass).
+        noise: the motion model's noise constants per coordinate (e.g. fitted to the input
+            by :func:`~emtrack.track.fit.fit_noise`); None: the model's own, the same for
+            every coordinate.
 
     Example:
         >>> import numpy as np
@@ -70,6 +73,7 @@ class Tracker:
         model: str | Path | AssociationWeights | None = None,
         config: TrackerConfig | None = None,
         keep_history: bool = False,
+        noise: motion.MotionNoise | None = None,
     ) -> None:
         if not (
             isinstance(frame_rate, numbers.Real)
@@ -80,6 +84,7 @@ class Tracker:
             raise EmtrackInputError(f"frame_rate must be a positive number, got {frame_rate!r}")
         self.frame_rate = float(frame_rate)
         self.weights = load_model(model)
+        self.noise = noise or model_noise(self.weights)
         self.config = config or TrackerConfig()
         self.keep_history = keep_history
         # Fixed per tracker: the gap feature's cap (the trained range, never beyond the
@@ -106,7 +111,7 @@ class Tracker:
         self._next_id = 1
         # Track state, one row per live track (see motion.predict_tracks for the layout).
         self._mean = np.zeros((0, 2, 4))
-        self._cov = np.zeros((0, 3))
+        self._cov = np.zeros((0, 3, 4))
         self._ids = np.zeros(0, np.int64)
         self._status = np.zeros(0, np.int64)
         # Frame of the first detection: a tentative track dies at its first miss, so it has
@@ -136,18 +141,18 @@ class Tracker:
     def num_tracks(self) -> int:
         return len(self._ids)
 
-    def _measurement_noise(self, scores: np.ndarray) -> float | np.ndarray:
+    def _measurement_noise(self, scores: np.ndarray) -> np.ndarray:
         """Position noise per squared height of detections with ``scores`` ``(K,)``.
 
-        The model's ``r``, or with ``measurement_noise="score"`` ``r / s`` ``(K,)``, each score
-        clipped to ``[MIN_NOISE_SCORE, 1]`` (ufuncs: ``np.clip`` costs several times more on a
-        few rows).
+        ``r`` ``(4,)`` (per coordinate), or with ``measurement_noise="score"`` ``r / s``
+        ``(K, 4)``, each score clipped to ``[MIN_NOISE_SCORE, 1]`` (ufuncs: ``np.clip`` costs
+        several times more on a few rows).
         """
         if not self._score_noise:
-            return self.weights.noise_r
+            return self.noise.r
         factor = np.maximum(scores, MIN_NOISE_SCORE)
         np.minimum(factor, 1.0, out=factor)
-        return np.divide(self.weights.noise_r, factor, out=factor)
+        return np.divide(self.noise.r, factor[:, None])
 
     def _validate(self, dets: np.ndarray) -> np.ndarray:
         """``dets`` as a float64 ``(N, 5)`` array, or a clear error.
@@ -297,9 +302,8 @@ class Tracker:
         if num_tracks == 0 and len(dets) == 0:
             self.last_rows = np.zeros(0, np.int64)
             return np.zeros((0, 5))
-        weights = self.weights
         if num_tracks:
-            motion.predict_tracks(self._mean, self._cov, 1.0 / self.frame_rate, weights.noise_q)
+            motion.predict_tracks(self._mean, self._cov, 1.0 / self.frame_rate, self.noise.q)
         matched_det, matched_trk = self._associate(dets)
 
         # Update matched tracks; unmatched ones age.
@@ -318,7 +322,7 @@ class Tracker:
                     # here and add it to every track's position below. It is learned from the
                     # tracks matched in the previous frame too (_lost is advanced below).
                     steady = self._lost.take(matched_trk) == 0
-                    shift = self._camera.shift(innovation[:, :2], variance, steady)
+                    shift = self._camera.shift(innovation[:, :2], variance[:, :2], steady)
                     if shift is not None:
                         innovation[:, :2] -= shift
                 self._mean[matched_trk], self._cov[matched_trk] = motion.correct_tracks(
@@ -341,7 +345,7 @@ class Tracker:
         if len(births):
             born = dets.take(births, 0)
             mean, cov = motion.initial_tracks(
-                born[:, :4], self._measurement_noise(born[:, 4]), weights.noise_p_vel
+                born[:, :4], self._measurement_noise(born[:, 4]), self.noise.p_vel
             )
             new_ids = np.arange(self._next_id, self._next_id + len(births))
             self._next_id += len(births)

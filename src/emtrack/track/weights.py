@@ -21,6 +21,7 @@ from emtrack.model.features import (
     FEATURE_NAMES,
     NUM_FEATURES,
 )
+from emtrack.track.motion import MotionNoise
 
 #: The model shipped in the package (trained by the command in the README).
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "weights" / "default.npz"
@@ -322,6 +323,12 @@ def _planes_from_terms(
     else:
         out[7] = np.minimum(np.maximum(gap_s, 0.0), _GAP_CLAMP_S)  # np.clip, without its overhead
     return out
+
+
+def model_noise(weights: AssociationWeights) -> MotionNoise:
+    """The model's noise constants as :class:`~emtrack.track.motion.MotionNoise` (the same
+    for every coordinate, as training fits them)."""
+    return MotionNoise(q=weights.noise_q, r=weights.noise_r, p_vel=weights.noise_p_vel)
 
 
 def load_model(model: str | Path | AssociationWeights | None = None) -> AssociationWeights:
