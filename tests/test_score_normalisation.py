@@ -1,126 +1,131 @@
-"""Detectors whose scores are not probabilities: per-file rank normalisation."""
+"""Detector scores on any scale: the calibration fitted per input, and the fixed overrides."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from emtrack.io import MotTable
+from emtrack.eval import EvalSequence, evaluate
+from emtrack.io import MotTable, write_mot
 from emtrack.track import SCORE_NORMALISATIONS, TrackerConfig, normalised_scores, track_sequence
-from emtrack.track.run import MIN_STARTING_SHARE
+from emtrack.track.calibration import fit_score_calibration, score_bin_edges
 from test_tracker import _scene_tables
 
 
-def test_scores_in_unit_range_are_kept_as_given() -> None:
-    scores = np.array([0.2, 1.0, 0.0, 0.7])
-    assert normalised_scores(scores) is scores
-    np.testing.assert_array_equal(normalised_scores(scores * 100, "none"), scores * 100)
-
-
-def test_raw_scores_become_their_rank_in_the_file() -> None:
+def test_fixed_rules_rank_or_keep_the_scores() -> None:
     raw = np.array([12.0, -0.3, 95.0, 12.0, 40.0])
-    ranks = normalised_scores(raw)
     # fraction of the file's detections scoring at most as high; ties share the rank
-    np.testing.assert_allclose(ranks, [0.6, 0.2, 1.0, 0.6, 0.8])
-    np.testing.assert_allclose(normalised_scores(raw, "rank"), ranks)
-    # "rank" also ranks scores that are already in [0, 1]
+    np.testing.assert_allclose(normalised_scores(raw, "rank"), [0.6, 0.2, 1.0, 0.6, 0.8])
     np.testing.assert_allclose(normalised_scores(np.array([0.9, 0.1]), "rank"), [1.0, 0.5])
-    assert normalised_scores(np.zeros(0)).shape == (0,)
-    # A file with one score for all (a detector writing 0 or -1 for "no score"): all used.
-    np.testing.assert_array_equal(normalised_scores(np.zeros(4)), np.ones(4))
-    np.testing.assert_array_equal(normalised_scores(np.full(3, -1.0)), np.ones(3))
-    np.testing.assert_array_equal(normalised_scores(np.zeros(4), "none"), np.zeros(4))
-    with pytest.raises(ValueError, match="score normalisation"):
+    assert normalised_scores(raw, "none") is raw
+    assert normalised_scores(np.zeros(0), "rank").shape == (0,)
+    with pytest.raises(ValueError, match="rank"):
         normalised_scores(raw, "zscore")
     with pytest.raises(ValueError, match="score_normalisation"):
         TrackerConfig(score_normalisation="zscore")
     assert TrackerConfig().score_normalisation == "auto" == SCORE_NORMALISATIONS[0]
 
 
+def _mixture(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Scores and track ids of 60 real tracks (long, scoring high) and 400 clutter tracks
+    (1-3 detections, scoring low), with the truth of every detection."""
+    scores, ids, real = [], [], []
+    for k in range(60):
+        n = int(rng.integers(40, 120))
+        scores.append(rng.beta(6, 2, n))
+        ids.append(np.full(n, k))
+        real.append(np.ones(n, bool))
+    for k in range(400):
+        n = int(rng.integers(1, 4))
+        scores.append(rng.beta(2, 5, n))
+        ids.append(np.full(n, 1000 + k))
+        real.append(np.zeros(n, bool))
+    return np.concatenate(scores), np.concatenate(ids), np.concatenate(real)
+
+
+def test_calibration_recovers_the_share_of_real_detections_by_score() -> None:
+    """On a known mixture, the fitted P(real | score) is close to the true share of real
+    detections among those of similar score, and non-decreasing in the score."""
+    rng = np.random.default_rng(0)
+    scores, ids, real = _mixture(rng)
+    calibration = fit_score_calibration(scores, ids)
+    assert np.all(np.diff(calibration.probabilities) >= 0)
+    edges = score_bin_edges(scores)
+    assert len(edges) == 9
+    bins = np.searchsorted(edges, scores, side="right")
+    for b in range(len(edges) + 1):
+        inside = bins == b
+        true_share = real[inside].mean()
+        assert abs(calibration(scores[inside]).mean() - true_share) < 0.12
+    assert calibration.real_mean_length > 10 * calibration.clutter_mean_length
+
+
+def test_calibration_ignores_the_score_scale() -> None:
+    """Logits, a shifted and scaled copy, or any increasing map of the same scores give the
+    same probabilities: only the order of the scores and the tracks count."""
+    rng = np.random.default_rng(1)
+    scores, ids, _ = _mixture(rng)
+    base = fit_score_calibration(scores, ids)(scores)
+    for transform in (lambda s: np.log(s / (1 - s)), lambda s: 100 * s - 5, np.sqrt):
+        np.testing.assert_allclose(
+            fit_score_calibration(transform(scores), ids)(transform(scores)), base
+        )
+
+
+def test_one_score_for_all_counts_every_detection_as_confident() -> None:
+    ids = np.repeat(np.arange(10), 5)
+    for constant in (0.0, -1.0, 7.0):
+        calibration = fit_score_calibration(np.full(50, constant), ids)
+        np.testing.assert_array_equal(calibration(np.full(3, constant)), np.ones(3))
+    assert fit_score_calibration(np.zeros(0), np.zeros(0))(np.array([0.3])) == 1.0
+
+
+def _scored(dets: MotTable, scores: np.ndarray) -> MotTable:
+    return MotTable.from_arrays(dets.frames, dets.boxes_xyxy, scores)
+
+
 @pytest.mark.parametrize("offline", [False, True])
-def test_a_detector_with_raw_scores_tracks_as_its_ranks_do(offline: bool) -> None:
-    """Scores x100 (an ACF-like detector): ``auto`` tracks exactly as ranks of the original
-    scores do, writes the raw scores back, and differs from using the raw scores as given."""
+def test_any_increasing_score_scale_tracks_exactly_as_probabilities(offline: bool) -> None:
+    """Logits and raw values (x100 - 5) of a stream's probability scores give the same tracks,
+    and the result file keeps the file's own scores."""
     scene, dets = _scene_tables(3)
-    raw = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, dets.scores * 100.0 - 5.0)
-    auto = track_sequence(raw, scene.seqinfo, offline=offline).result
-    ranked = track_sequence(
-        dets, scene.seqinfo, config=TrackerConfig(score_normalisation="rank"), offline=offline
-    ).result
-    np.testing.assert_array_equal(auto.frames, ranked.frames)
-    np.testing.assert_array_equal(auto.ids, ranked.ids)
-    np.testing.assert_array_equal(auto.boxes_xyxy, ranked.boxes_xyxy)
-    # The result's score column holds the file's own scores (0 for offline gap fills).
-    detected = auto.scores != 0
-    assert detected.sum() > 0.5 * len(auto)
-    # (offline boxes are smoothed, so look the scores up by frame)
-    file_scores = set(zip(raw.frames.tolist(), raw.scores.tolist(), strict=True))
-    reported = zip(auto.frames[detected].tolist(), auto.scores[detected].tolist(), strict=True)
-    assert set(reported) <= file_scores
-    as_given = track_sequence(
-        raw, scene.seqinfo, config=TrackerConfig(score_normalisation="none"), offline=offline
-    ).result
-    assert len(as_given) != len(auto)
+    p = np.clip(dets.scores, 1e-6, 1 - 1e-6)
+    base = track_sequence(dets, scene.seqinfo, offline=offline).result
+    for raw in (np.log(p / (1 - p)), dets.scores * 100.0 - 5.0):
+        result = track_sequence(_scored(dets, raw), scene.seqinfo, offline=offline).result
+        np.testing.assert_array_equal(result.ids, base.ids)
+        np.testing.assert_array_equal(result.boxes_xyxy, base.boxes_xyxy)
+        detected = result.scores != 0  # (0: offline gap fills)
+        assert detected.sum() > 0.5 * len(result)
+        file_scores = set(zip(dets.frames.tolist(), raw.tolist(), strict=True))
+        reported = zip(
+            result.frames[detected].tolist(), result.scores[detected].tolist(), strict=True
+        )
+        assert set(reported) <= file_scores
 
 
-def test_a_file_without_real_scores_is_tracked() -> None:
-    scene, dets = _scene_tables(4)
-    for constant in (0.0, -1.0):
-        flat = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, np.full(len(dets), constant))
-        result = track_sequence(flat, scene.seqinfo).result
-        assert len(result) > 0.5 * len(dets)
-        assert set(result.scores.tolist()) == {constant}
-        none = TrackerConfig(score_normalisation="none")
-        assert len(track_sequence(flat, scene.seqinfo, config=none).result) == 0
+def _hota(tmp_path, scene, result: MotTable, name: str) -> float:
+    gt_path, result_path = tmp_path / "gt.txt", tmp_path / f"{name}.txt"
+    write_mot(gt_path, scene.gt)
+    write_mot(result_path, result)
+    return evaluate([EvalSequence("s", gt_path, result_path, scene.seqinfo)]).combined.hota
 
 
-def test_scores_too_low_for_the_thresholds_are_ranked() -> None:
-    """Scores in [0, 1] of which fewer than 5 % reach ``new_track_score`` are ranked by
-    ``auto``: compared as given, almost no track could start."""
-    assert MIN_STARTING_SHARE == 0.05
-    below = np.linspace(0.1, 0.7, 100)  # none reaches 0.75
-    np.testing.assert_allclose(normalised_scores(below), np.arange(1, 101) / 100)
-    four = np.concatenate([below[:96], np.full(4, 0.8)])  # 4 % reach it: ranked
-    assert normalised_scores(four) is not four
-    five = np.concatenate([below[:95], np.full(5, 0.8)])  # 5 %: kept
-    assert normalised_scores(five) is five
-    # The threshold is the one the tracker will use.
-    assert normalised_scores(below, new_track_score=0.65) is below  # 9 % reach 0.65
-    assert normalised_scores(five, new_track_score=0.9) is not five
-    # "none" never ranks.
-    assert normalised_scores(below, "none") is below
-
-
-@pytest.mark.parametrize("offline", [False, True])
-def test_a_detector_scoring_below_the_thresholds_is_tracked(offline: bool) -> None:
-    """Scores x0.6 (none reaches 0.75, a detector less confident than the thresholds expect):
-    ``auto`` tracks exactly as the ranks of the original scores do, and the file's own
-    scores go back into the result; as given, not a single track starts."""
-    scene, dets = _scene_tables(5)
-    low = MotTable.from_arrays(dets.frames, dets.boxes_xyxy, dets.scores * 0.6)
-    assert low.scores.max() < TrackerConfig().new_track_score
-    auto = track_sequence(low, scene.seqinfo, offline=offline).result
-    ranked = track_sequence(
-        dets, scene.seqinfo, config=TrackerConfig(score_normalisation="rank"), offline=offline
-    ).result
-    assert len(auto) > 0.5 * len(dets)
-    np.testing.assert_array_equal(auto.ids, ranked.ids)
-    np.testing.assert_array_equal(auto.boxes_xyxy, ranked.boxes_xyxy)
-    detected = auto.scores != 0
-    np.testing.assert_allclose(auto.scores[detected], ranked.scores[detected] * 0.6)
-    as_given = track_sequence(
-        low, scene.seqinfo, config=TrackerConfig(score_normalisation="none"), offline=offline
-    ).result
-    assert len(as_given) == 0
-    # With a new_track_score its scores reach, the file is compared as given again.
-    relaxed = TrackerConfig(new_track_score=0.5)
-    relaxed_auto = track_sequence(low, scene.seqinfo, config=relaxed, offline=offline).result
-    relaxed_none = track_sequence(
-        low,
-        scene.seqinfo,
-        config=TrackerConfig(new_track_score=0.5, score_normalisation="none"),
-        offline=offline,
-    ).result
-    assert len(relaxed_auto) > 0
-    np.testing.assert_array_equal(relaxed_auto.ids, relaxed_none.ids)
-    np.testing.assert_array_equal(relaxed_auto.boxes_xyxy, relaxed_none.boxes_xyxy)
+def test_binary_equal_or_cut_scores_track_about_as_well_as_probabilities(tmp_path) -> None:
+    """Scores that say less (0/1 with two thirds 0, or one value for all) track within a few
+    HOTA of the same stream's probability scores, where as given they lose most tracks; a
+    stream whose boxes under 0.5 were dropped (less to track) tracks as well as as given."""
+    scene, dets = _scene_tables(6)
+    base = _hota(tmp_path, scene, track_sequence(dets, scene.seqinfo).result, "base")
+    binary = (dets.scores >= np.quantile(dets.scores, 2 / 3)).astype(float)
+    none = TrackerConfig(score_normalisation="none")
+    for name, scores in (("binary", binary), ("equal", np.full(len(dets), -1.0))):
+        table = _scored(dets, scores)
+        hota = _hota(tmp_path, scene, track_sequence(table, scene.seqinfo).result, name)
+        assert hota > base - 3.0, name
+        as_given = track_sequence(table, scene.seqinfo, config=none).result
+        assert _hota(tmp_path, scene, as_given, name + "-given") < hota - 5.0, name
+    cut = dets.select(dets.scores >= 0.5)
+    fitted = _hota(tmp_path, scene, track_sequence(cut, scene.seqinfo).result, "cut")
+    given = _hota(tmp_path, scene, track_sequence(cut, scene.seqinfo, config=none).result, "cg")
+    assert fitted > given - 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -187,9 +189,10 @@ def test_offline_gap_limit_is_in_seconds() -> None:
 
 
 def test_offline_drops_trajectories_of_the_least_confident_detections() -> None:
-    """Three walkers at 0.95 and one at 0.8: the fourth's detections rank 0.25 in the file
-    (below the default 0.3), so the offline pass drops it; online reports all four. The cut is
-    relative to the file: the same walker among walkers of its own score is kept."""
+    """Three walkers at 0.95 and one at 0.8: with scores as given, the fourth's detections rank
+    0.25 in the file (below the default 0.3), so the offline pass drops it; online reports all
+    four. The cut is relative to the file: the same walker among walkers of its own score is
+    kept. The fitted calibration judges the walker unlike the others as clutter, online too."""
     frames = np.repeat(np.arange(1, 31), 4)
     boxes = np.array(
         [_walker(int(f), 100, 2, y=200.0 + 250 * k) for f in range(1, 31) for k in range(4)]
@@ -202,12 +205,15 @@ def test_offline_drops_trajectories_of_the_least_confident_detections() -> None:
         result = track_sequence(table, info, config=config, offline=offline).result
         return len(np.unique(result.ids))
 
-    assert tracks(TrackerConfig(), offline=False) == 4
-    assert tracks(TrackerConfig(), offline=True) == 3
-    assert tracks(TrackerConfig(min_track_score_rank=0.0), offline=True) == 4
-    assert tracks(TrackerConfig(min_track_score_rank=0.2), offline=True) == 4
+    given = TrackerConfig(score_normalisation="none")
+    assert tracks(given, offline=False) == 4
+    assert tracks(given, offline=True) == 3
+    assert tracks(replace(given, min_track_score_rank=0.0), offline=True) == 4
+    assert tracks(replace(given, min_track_score_rank=0.2), offline=True) == 4
+    assert tracks(TrackerConfig(), offline=False) == 3
     all_low = MotTable.from_arrays(frames, boxes, np.full(len(frames), 0.8))
     assert tracks(TrackerConfig(), offline=True, table=all_low) == 4
+    assert tracks(given, offline=True, table=all_low) == 4
 
 
 def test_mean_score_ranks() -> None:

@@ -163,10 +163,10 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag(
         "--score-norm",
         "score_normalisation",
-        "scores the thresholds compare with: auto (a file's scores as given when all lie in "
-        "[0, 1] and at least 5% of them reach --new-track-score, else each replaced by its "
-        "rank in the file: the fraction of its detections scoring at most as high), rank "
-        "(always ranks) or none (always as given)",
+        "what the score thresholds compare: auto (the probability that a detection is a real "
+        "object, fitted to each file without labels; works for probabilities, logits, raw or "
+        "0/1 scores), rank (each score's rank in the file: the fraction of its detections "
+        "scoring at most as high) or none (the scores as given)",
         str,
         choices=SCORE_NORMALISATIONS,
     ),

@@ -21,7 +21,11 @@ MIN_NOISE_SCORE = 0.1
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Tracker settings (scores are compared as given: say so if your detector's are not 0–1).
+    """Tracker settings.
+
+    The score thresholds (``high_score``, ``low_score``, ``new_track_score``) compare what
+    ``score_normalisation`` says: by default, in whole-sequence tracking, the fitted
+    probability that a detection is a real object.
 
     Attributes:
         high_score: detections at or above it take part in the first association stage and
@@ -46,17 +50,17 @@ class TrackerConfig:
             sequence's detections scoring at most as high, so the cut follows each detector's
             own score distribution: trajectories made mostly of its least confident
             detections are dropped, whatever its score scale.
-        score_normalisation: how whole-sequence tracking (:func:`~emtrack.track.track_sequence`,
-            the CLI) treats a det file's scores before comparing them with the thresholds above:
-            ``auto`` (default) keeps scores that all lie in [0, 1] and otherwise replaces each
-            by its rank in the file (the fraction of the file's detections scoring at most as
-            high), so detectors with raw scores (ACF: below 0 to above 100) work unchanged
-            (a file whose scores are all equal, e.g. all 0 or -1 for "no score", is ranked
-            too: every detection gets 1 and is used; so is a file in which fewer than 5 % of
-            the detections reach ``new_track_score``, whose scores run too low for the
-            thresholds: as given, almost no track could start);
-            ``rank`` always does the latter, ``none`` never. :meth:`Tracker.update` sees one
-            frame at a time and always compares scores as given.
+        score_normalisation: what the score thresholds above compare in whole-sequence
+            tracking (:func:`~emtrack.track.track_sequence`, the CLI). ``auto`` (default): the
+            probability that a detection is a real object, fitted to each input without
+            labels (:mod:`emtrack.track.calibration`: a score-agnostic first pass links the
+            detections, and a two-class mixture of long-lived objects and short-lived clutter
+            gives P(real | score), monotone in the score), so that probabilities, logits, raw
+            detector values, a few distinct values (0/1), one value for all, or scores cut at
+            some threshold all work without a flag. ``rank``: each score replaced by its rank
+            in the file (the fraction of its detections scoring at most as high); ``none``:
+            scores as given. Result files keep the file's own scores. :meth:`Tracker.update`
+            sees one frame at a time and compares scores as given.
         output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
             reports: ``filtered`` (default) the track's Kalman estimate after this frame's
             detection, as SORT reports it (the detection averaged with the motion prediction:

@@ -120,6 +120,7 @@ def offline_tracks(
     config: TrackerConfig,
     score_reference: np.ndarray,
     noise: motion.MotionNoise | None = None,
+    reported_scores: dict[int, np.ndarray] | None = None,
 ) -> MotTable:
     """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K.
 
@@ -132,6 +133,9 @@ def offline_tracks(
         score_reference: ``(N,)`` the scores of all the sequence's detections, as the tracker
             compared them; ``min_track_score_rank`` ranks a trajectory's scores among these.
         noise: the motion model's constants for re-linking and smoothing (None: the model's).
+        reported_scores: the score column to write for each track's detections, by track id
+            (e.g. the file's own scores when the tracker compared calibrated ones); None: the
+            history's scores.
     """
     noise = noise or model_noise(weights)
     tracks = [
@@ -153,7 +157,16 @@ def offline_tracks(
     for new_id, chain in enumerate(chains, start=1):
         frames = np.concatenate([np.asarray(tracks[k].frames) for k in chain])
         boxes = np.concatenate([np.asarray(tracks[k].boxes) for k in chain])
-        scores = np.concatenate([np.asarray(tracks[k].scores) for k in chain])
+        scores = np.concatenate(
+            [
+                np.asarray(
+                    tracks[k].scores
+                    if reported_scores is None
+                    else reported_scores[tracks[k].track_id]
+                )
+                for k in chain
+            ]
+        )
         f_out, b_out = motion.smooth_track(
             frames,
             boxes,

@@ -6,7 +6,7 @@ import multiprocessing
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,8 @@ from scipy.stats import rankdata
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
-from emtrack.track.config import SCORE_NORMALISATIONS, TrackerConfig
+from emtrack.track.config import TrackerConfig
+from emtrack.track.fit import SequenceFit, fit_sequence, frame_offsets
 from emtrack.track.offline import offline_tracks
 from emtrack.track.tracker import Tracker
 from emtrack.track.weights import AssociationWeights, load_model
@@ -29,11 +30,13 @@ class TrackRun:
             0 for boxes filled in by the offline pass).
         update_seconds: time spent in ``Tracker.update`` calls only.
         num_frames: frames tracked.
+        fit: what was fitted to the input (score calibration, ...).
     """
 
     result: MotTable
     update_seconds: float
     num_frames: int
+    fit: SequenceFit = field(default_factory=SequenceFit)
 
 
 def track_sequence(
@@ -62,11 +65,14 @@ def track_sequence(
             line,
         )
     config = config or TrackerConfig()
-    tracker = Tracker(seqinfo.frame_rate, model, config, keep_history=offline)
+    weights = load_model(model)
+    fit = fit_sequence(detections, seqinfo, weights, config)
+    tracker = Tracker(seqinfo.frame_rate, weights, config, keep_history=offline)
     index = detections.frame_index(num_frames)
-    tracker_scores = normalised_scores(
-        detections.scores, config.score_normalisation, config.new_track_score
-    )
+    if fit.calibration is not None:
+        tracker_scores = fit.calibration(detections.scores)
+    else:
+        tracker_scores = normalised_scores(detections.scores, config.score_normalisation)
     dets_all = np.concatenate([detections.boxes_xyxy, tracker_scores[:, None]], 1)
     frames, ids, boxes, scores = [], [], [], []
     elapsed = 0.0
@@ -79,15 +85,23 @@ def track_sequence(
             frames.append(np.full(len(out), f))
             ids.append(out[:, 4].astype(np.int64))
             boxes.append(out[:, :4])
-            scores.append(dets[tracker.last_rows, 4])
+            # The file's own scores, not the ones the thresholds compared.
+            scores.append(detections.scores[index[f - 1][tracker.last_rows]])
     if offline:
+        history = tracker.history
+        order, starts = frame_offsets(index)
+        reported = {
+            track_id: detections.scores[order[starts[h.frames - 1] + h.rows]]
+            for track_id, h in history.items()
+        }
         result = offline_tracks(
-            tracker.history,
+            history,
             tracker.weights,
             tracker.frame_rate,
             config,
             tracker_scores,
             tracker.noise,
+            reported_scores=reported,
         )
     elif frames:
         result = MotTable.from_arrays(
@@ -98,70 +112,28 @@ def track_sequence(
         )
     else:
         result = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4)))
-    if tracker_scores is not detections.scores:
-        result = replace(
-            result, scores=_original_scores(result.scores, tracker_scores, detections.scores)
-        )
-    return TrackRun(result, elapsed, num_frames)
+    return TrackRun(result, elapsed, num_frames, fit)
 
 
-def normalised_scores(
-    scores: np.ndarray,
-    mode: str = "auto",
-    new_track_score: float = TrackerConfig.new_track_score,
-) -> np.ndarray:
-    """The scores the tracker compares with its thresholds (see ``score_normalisation``).
+def normalised_scores(scores: np.ndarray, mode: str) -> np.ndarray:
+    """The scores the tracker compares with its thresholds under a fixed rule.
 
-    ``auto`` keeps scores as given when they are probability-like: all in [0, 1], not all
-    equal, and at least :data:`MIN_STARTING_SHARE` of them reach ``new_track_score``
-    (otherwise almost no track could ever start: a detector whose scores run lower than the
-    thresholds expect, e.g. 0.3 to 0.7, would be tracked as if it found nobody).
+    ``auto``, the default of ``TrackerConfig.score_normalisation``, fits a calibration to the
+    input instead (:func:`~emtrack.track.fit.fit_sequence`); the fixed rules override it.
 
     Args:
         scores: ``(N,)`` the det file's scores.
-        mode: ``auto``, ``rank`` or ``none``.
-        new_track_score: the threshold a detection must reach to start a track (``auto`` only).
+        mode: ``rank`` (each score replaced by the fraction of the file's detections scoring
+            at most as high; equal scores get equal ranks) or ``none`` (as given).
 
     Returns:
-        ``scores`` itself when left as is, else ``(N,)`` ranks in ``(0, 1]``: the fraction of
-        the file's detections scoring at most as high (equal scores get equal ranks).
+        ``scores`` itself for ``none``, else ``(N,)`` ranks in ``(0, 1]``.
     """
-    if mode not in SCORE_NORMALISATIONS:
-        raise ValueError(f"score normalisation must be one of {SCORE_NORMALISATIONS}, got {mode!r}")
+    if mode not in ("rank", "none"):
+        raise ValueError(f"score normalisation rule must be 'rank' or 'none', got {mode!r}")
     if len(scores) == 0 or mode == "none":
         return scores
-    if mode == "auto" and _probability_like(scores, new_track_score):
-        return scores
     return rankdata(scores, method="max") / len(scores)
-
-
-#: ``auto`` ranks a file's scores when fewer than this share of them reach ``new_track_score``.
-MIN_STARTING_SHARE = 0.05
-
-
-def _probability_like(scores: np.ndarray, new_track_score: float) -> bool:
-    """Whether ``auto`` may compare ``scores`` ``(N > 0,)`` with the thresholds as given."""
-    low, high = float(scores.min()), float(scores.max())
-    # One score for every detection says nothing (a detector that writes 0 or -1 for "no
-    # score"): ranking makes them all 1, so all are used rather than none.
-    if not 0.0 <= low < high <= 1.0:
-        return False
-    return np.count_nonzero(scores >= new_track_score) >= MIN_STARTING_SHARE * len(scores)
-
-
-def _original_scores(
-    reported: np.ndarray, normalised: np.ndarray, original: np.ndarray
-) -> np.ndarray:
-    """Map reported (normalised) scores back to the file's; 0 (offline gap fills) stays 0.
-
-    Ranks are a monotone function of the scores, equal only for equal scores, so every
-    reported detection score is found exactly among ``normalised``.
-    """
-    order = np.argsort(normalised, kind="stable")
-    keys = normalised[order]
-    at = np.clip(np.searchsorted(keys, reported), 0, len(keys) - 1)
-    found = keys[at] == reported
-    return np.where(found & (reported > 0), original[order][at], 0.0)
 
 
 def track_sequences(

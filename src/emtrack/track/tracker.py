@@ -37,6 +37,8 @@ class TrackHistory:
         boxes: ``(L, 4)`` the detections' boxes (xyxy).
         scores: ``(L,)`` the detections' scores.
         confirmed: Whether the track was reported (confirmed) at one of these frames.
+        rows: ``(L,)`` int64 the detections' rows in the arrays given to
+            :meth:`Tracker.update` at their frames.
     """
 
     track_id: int
@@ -44,6 +46,7 @@ class TrackHistory:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     confirmed: bool = False
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class Tracker:
@@ -124,8 +127,9 @@ class Tracker:
             else None
         )
         self._score_noise = self.config.measurement_noise == "score"
-        # keep_history: one (frame, ids, boxes, scores, confirmed) entry per update with matches.
-        self._log: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # keep_history: one (frame, ids, boxes, scores, confirmed, rows) entry per update with
+        # matches.
+        self._log: list[_LogEntry] = []
         self._history: dict[int, TrackHistory] = {}
         self._history_entries = 0  # len(self._log) when self._history was built
 
@@ -370,6 +374,7 @@ class Tracker:
                     dets[matched_det, :4],
                     dets[matched_det, 4],
                     confirmed_now,
+                    matched_det,
                 )
             )
         rows, trks = matched_det[confirmed_now], matched_trk[confirmed_now]
@@ -398,30 +403,32 @@ class Tracker:
 _MERGE_MAX_PAIRS = 512
 
 
-def _build_history(
-    log: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-) -> dict[int, TrackHistory]:
+#: One update's matches in the keep_history log: frame, track ids, boxes, scores, confirmed,
+#: input rows.
+_LogEntry = tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _build_history(log: list[_LogEntry]) -> dict[int, TrackHistory]:
     """Per-track histories from the tracker's per-frame log, by track id (increasing)."""
     if not log:
         return {}
     ids = np.concatenate([entry[1] for entry in log])
     frames = np.concatenate([np.full(len(entry[1]), entry[0], np.int64) for entry in log])
-    boxes = np.concatenate([entry[2] for entry in log])
-    scores = np.concatenate([entry[3] for entry in log])
-    confirmed = np.concatenate([entry[4] for entry in log])
     order = np.argsort(ids, kind="stable")  # frames stay increasing within a track
-    ids, frames, boxes, scores, confirmed = (
-        ids[order],
-        frames[order],
-        boxes[order],
-        scores[order],
-        confirmed[order],
+    ids, frames = ids[order], frames[order]
+    boxes, scores, confirmed, rows = (
+        np.concatenate([entry[k] for entry in log])[order] for k in (2, 3, 4, 5)
     )
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], len(ids)]
     return {
         int(ids[a]): TrackHistory(
-            int(ids[a]), frames[a:b], boxes[a:b], scores[a:b], bool(confirmed[a:b].any())
+            int(ids[a]),
+            frames[a:b],
+            boxes[a:b],
+            scores[a:b],
+            bool(confirmed[a:b].any()),
+            rows[a:b],
         )
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
     }
