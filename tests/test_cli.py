@@ -155,7 +155,9 @@ def test_choices_match_the_library() -> None:
         ASSOCIATIONS as TRACK_ASSOCIATIONS,
     )
     from emtrack.track import (
+        CAMERA_MODELS,
         MEASUREMENT_NOISES,
+        NOISES,
         OUTPUT_BOXES,
         SCORE_NORMALISATIONS,
     )
@@ -169,6 +171,8 @@ def test_choices_match_the_library() -> None:
     assert tuple(OUTPUT_BOXES) == options.OUTPUT_BOXES
     assert tuple(MEASUREMENT_NOISES) == options.MEASUREMENT_NOISES
     assert tuple(TRACK_ASSOCIATIONS) == options.TRACK_ASSOCIATIONS
+    assert tuple(CAMERA_MODELS) == options.CAMERA_MODELS
+    assert tuple(NOISES) == options.NOISES
 
 
 @pytest.mark.parametrize(

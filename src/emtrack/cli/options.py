@@ -42,6 +42,9 @@ SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 # Choices of ``--measurement-noise`` (tests check this equals emtrack.track.MEASUREMENT_NOISES).
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
+# Choices of ``--camera-model`` and ``--noise`` (tests check they equal the library's).
+CAMERA_MODELS: tuple[str, ...] = ("auto", "shift", "none")
+NOISES: tuple[str, ...] = ("fit", "model")
 # Choices of ``track --association`` (tests check this equals emtrack.track.ASSOCIATIONS).
 TRACK_ASSOCIATIONS: tuple[str, ...] = ("learned", "iou")
 # Choices of ``train --association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
@@ -188,6 +191,22 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
         "all)",
         str,
         choices=MEASUREMENT_NOISES,
+    ),
+    ConfigFlag(
+        "--camera-model",
+        "camera_model",
+        "whether the camera-motion estimate is applied: auto (chosen per file by the "
+        "likelihood of its tracks with and without it), shift (always) or none (never)",
+        str,
+        choices=CAMERA_MODELS,
+    ),
+    ConfigFlag(
+        "--noise",
+        "noise",
+        "the motion model's noise constants: fit (fitted to each file, per box coordinate, "
+        "by the likelihood of its tracks) or model (the model's own)",
+        str,
+        choices=NOISES,
     ),
     ConfigFlag(
         "--association",

@@ -2,7 +2,9 @@
 
 from emtrack.track.config import (
     ASSOCIATIONS,
+    CAMERA_MODELS,
     MEASUREMENT_NOISES,
+    NOISES,
     OUTPUT_BOXES,
     SCORE_NORMALISATIONS,
     TrackerConfig,
@@ -14,8 +16,10 @@ from emtrack.track.weights import DEFAULT_MODEL_PATH, AssociationWeights, export
 
 __all__ = [
     "ASSOCIATIONS",
+    "CAMERA_MODELS",
     "DEFAULT_MODEL_PATH",
     "MEASUREMENT_NOISES",
+    "NOISES",
     "OUTPUT_BOXES",
     "SCORE_NORMALISATIONS",
     "AssociationWeights",

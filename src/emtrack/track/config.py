@@ -11,6 +11,10 @@ SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
 #: Values of :attr:`TrackerConfig.measurement_noise`.
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
+#: Values of :attr:`TrackerConfig.camera_model`.
+CAMERA_MODELS: tuple[str, ...] = ("auto", "shift", "none")
+#: Values of :attr:`TrackerConfig.noise`.
+NOISES: tuple[str, ...] = ("fit", "model")
 #: Values of :attr:`TrackerConfig.association`.
 ASSOCIATIONS: tuple[str, ...] = ("learned", "iou")
 #: Scores are clipped to [MIN_NOISE_SCORE, 1] before they divide the measurement variance
@@ -74,6 +78,12 @@ class TrackerConfig:
             track, so that tracks lost under a panning or shaking camera are found again. The
             value is the time constant (seconds) of the running estimate of how much the camera
             moves; a static camera is recognised as such and nothing is shifted. 0 turns it off.
+        camera_model: whether the camera-motion estimate is applied: ``auto`` (default)
+            decides per input in whole-sequence tracking, by the marginal likelihood of the
+            first pass's tracks with and without it (:mod:`emtrack.track.camera_fit`: a
+            camera walking or driving forward moves objects apart, which a shared shift
+            cannot follow), and applies it in :meth:`Tracker.update`; ``shift`` always
+            applies it, ``none`` never.
         measurement_noise: the position variance of a detection in the online Kalman filter
             (the update of its track, or the start of a new one). ``score`` (default):
             ``r h² / s``, ``s`` the detection's score (as the thresholds compare it) clipped to
@@ -81,6 +91,12 @@ class TrackerConfig:
             image border, a second-stage match) moves its track less and leans more on the
             motion prediction; ``constant``: ``r h²`` for every detection (``r`` the model's
             learned measurement noise, as in training and in the offline smoother).
+        noise: the motion model's noise constants in whole-sequence tracking: ``fit``
+            (default) fits ``q`` and ``r`` of every box coordinate to the input by the
+            innovations likelihood of its tracks (:mod:`emtrack.track.noise_fit`), so that a
+            precise detector's boxes are trusted and a jittery one's smoothed; ``model``
+            keeps the model's own constants (the same for every coordinate).
+            :meth:`Tracker.update` uses the ``noise`` it is given, else the model's.
         association: how (detection, track) pairs are scored, online and when the offline pass
             re-links: ``learned`` (default) by the association network against its dustbin
             score with the ``*_margin`` settings; ``iou`` by the IoU of the track's predicted
@@ -109,7 +125,9 @@ class TrackerConfig:
     score_normalisation: str = "auto"
     output_boxes: str = "filtered"
     camera_motion_s: float = 1.0
+    camera_model: str = "auto"
     measurement_noise: str = "score"
+    noise: str = "fit"
     association: str = "learned"
     iou_gate: float = 0.3
     low_iou_gate: float = 0.5
@@ -120,6 +138,8 @@ class TrackerConfig:
             ("output_boxes", OUTPUT_BOXES),
             ("measurement_noise", MEASUREMENT_NOISES),
             ("association", ASSOCIATIONS),
+            ("noise", NOISES),
+            ("camera_model", CAMERA_MODELS),
         ):
             if getattr(self, name) not in choices:
                 raise ValueError(

@@ -5,6 +5,9 @@ the input's detections with a score-agnostic pass (:func:`first_pass_track_ids`:
 detection counts, IoU association, no camera model), then fits to that pass, by likelihood:
 
 * the score calibration, P(real object | score) (:mod:`emtrack.track.calibration`);
+* the motion model's noise constants per box coordinate, from the tracks that the calibration
+  judges real (:mod:`emtrack.track.noise_fit`);
+* whether to compensate camera motion, from the same tracks (:mod:`emtrack.track.camera_fit`);
 
 and then tracks with what was fitted (:class:`SequenceFit`). Every decision is reported by
 :meth:`SequenceFit.describe` (``emtrack track -v``) and is the same from run to run.
@@ -22,14 +25,17 @@ from emtrack.track.calibration import (
     constant_calibration,
     fit_score_calibration,
 )
+from emtrack.track.camera_fit import camera_log_likelihoods
 from emtrack.track.config import TrackerConfig
+from emtrack.track.motion import MotionNoise
+from emtrack.track.noise_fit import fit_noise, score_noise_scale
 from emtrack.track.tracker import Tracker
-from emtrack.track.weights import AssociationWeights
+from emtrack.track.weights import AssociationWeights, model_noise
 
 #: The first pass: IoU association (independent of the model), every detection confident
 #: (it is fed scores of 1), no camera model, the same noise for every detection.
 FIRST_PASS_CONFIG = TrackerConfig(
-    association="iou", camera_motion_s=0.0, measurement_noise="constant", min_track_score_rank=0.0
+    association="iou", measurement_noise="constant", min_track_score_rank=0.0
 )
 
 
@@ -40,15 +46,31 @@ class SequenceFit:
     Attributes:
         calibration: the score calibration the thresholds compare (None: scores as given or
             ranked, by ``TrackerConfig.score_normalisation``).
+        noise: the motion model's noise constants (None: the model's own).
+        camera_motion: whether the camera-motion estimate is applied (None: as
+            ``TrackerConfig.camera_model`` says without fitting).
+        camera_log_likelihoods: ``(without, with)`` compensation, when it was chosen.
     """
 
     calibration: ScoreCalibration | None = None
+    noise: MotionNoise | None = None
+    camera_motion: bool | None = None
+    camera_log_likelihoods: tuple[float, float] | None = None
 
     def describe(self) -> list[str]:
         """One line per fitted setting (for ``emtrack track -v``)."""
         lines = []
         if self.calibration is not None:
             lines.append(self.calibration.describe())
+        if self.noise is not None:
+            lines.append(self.noise.describe())
+        if self.camera_log_likelihoods is not None:
+            without, with_shift = self.camera_log_likelihoods
+            verdict = "on" if self.camera_motion else "off"
+            lines.append(
+                f"camera-motion compensation {verdict} (log-likelihood of the tracks: "
+                f"{with_shift:.1f} with, {without:.1f} without)"
+            )
         return lines
 
 
@@ -92,12 +114,59 @@ def fit_sequence(
 ) -> SequenceFit:
     """Fit the settings ``config`` leaves to the data (see the module docstring).
 
-    With ``score_normalisation="auto"`` the score calibration is fitted; ``rank`` and ``none``
-    keep their fixed rules and fit nothing.
+    With ``score_normalisation="auto"`` the score calibration is fitted, and with
+    ``noise="fit"`` the noise constants; the fixed choices fit nothing.
     """
-    if config.score_normalisation != "auto":
-        return SequenceFit()
-    if len(detections) == 0:
-        return SequenceFit(calibration=constant_calibration())
+    fit_scores = config.score_normalisation == "auto"
+    fit_noise_constants = config.noise == "fit"
+    choose_camera = config.camera_model == "auto" and config.camera_motion_s > 0
+    if not (fit_scores or fit_noise_constants or choose_camera) or len(detections) == 0:
+        return SequenceFit(calibration=constant_calibration() if fit_scores else None)
     track_ids = first_pass_track_ids(detections, seqinfo, weights)
-    return SequenceFit(calibration=fit_score_calibration(detections.scores, track_ids))
+    calibration = fit_score_calibration(detections.scores, track_ids)
+    probabilities = calibration(detections.scores)
+    scale = (
+        score_noise_scale(probabilities)
+        if config.measurement_noise == "score"
+        else np.ones(len(detections))
+    )
+    # The tracks the fits learn from: those whose detections are more likely real than not.
+    real = [
+        rows
+        for rows in _track_rows(track_ids, detections.frames)
+        if len(rows) >= 2 and probabilities[rows].mean() >= 0.5
+    ]
+    noise = None
+    if fit_noise_constants:
+        noise = fit_noise(
+            [(detections.frames[rows], detections.boxes_xyxy[rows], scale[rows]) for rows in real],
+            seqinfo.frame_rate,
+            model_noise(weights),
+        )
+    camera = likelihoods = None
+    if choose_camera and real:
+        rows = np.concatenate(real)
+        likelihoods = camera_log_likelihoods(
+            detections.frames[rows],
+            track_ids[rows],
+            detections.boxes_xyxy[rows],
+            scale[rows],
+            seqinfo.frame_rate,
+            noise or model_noise(weights),
+            config.camera_motion_s,
+        )
+        camera = likelihoods[1] > likelihoods[0]
+    return SequenceFit(
+        calibration=calibration if fit_scores else None,
+        noise=noise,
+        camera_motion=camera,
+        camera_log_likelihoods=likelihoods,
+    )
+
+
+def _track_rows(track_ids: np.ndarray, frames: np.ndarray) -> list[np.ndarray]:
+    """The detection rows of each track, in frame order, tracks by id."""
+    order = np.lexsort((frames, track_ids))
+    ids = track_ids[order]
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    return np.split(order, cuts)

@@ -67,7 +67,14 @@ def track_sequence(
     config = config or TrackerConfig()
     weights = load_model(model)
     fit = fit_sequence(detections, seqinfo, weights, config)
-    tracker = Tracker(seqinfo.frame_rate, weights, config, keep_history=offline)
+    tracker = Tracker(
+        seqinfo.frame_rate,
+        weights,
+        config,
+        keep_history=offline,
+        noise=fit.noise,
+        camera_motion=fit.camera_motion,
+    )
     index = detections.frame_index(num_frames)
     if fit.calibration is not None:
         tracker_scores = fit.calibration(detections.scores)

@@ -61,6 +61,9 @@ class Tracker:
         noise: the motion model's noise constants per coordinate (e.g. fitted to the input
             by :func:`~emtrack.track.fit.fit_noise`); None: the model's own, the same for
             every coordinate.
+        camera_motion: whether to apply the camera-motion estimate (e.g. as chosen for the
+            input by :func:`~emtrack.track.fit.fit_sequence`); None: unless
+            ``config.camera_model`` is ``none`` (or ``camera_motion_s`` 0).
 
     Example:
         >>> import numpy as np
@@ -77,6 +80,7 @@ class Tracker:
         config: TrackerConfig | None = None,
         keep_history: bool = False,
         noise: motion.MotionNoise | None = None,
+        camera_motion: bool | None = None,
     ) -> None:
         if not (
             isinstance(frame_rate, numbers.Real)
@@ -89,6 +93,9 @@ class Tracker:
         self.weights = load_model(model)
         self.noise = noise or model_noise(self.weights)
         self.config = config or TrackerConfig()
+        if camera_motion is None:
+            camera_motion = self.config.camera_model != "none"
+        self._camera_motion = camera_motion and self.config.camera_motion_s > 0
         self.keep_history = keep_history
         # Fixed per tracker: the gap feature's cap (the trained range, never beyond the
         # features' own clamp, so it is never clamped again: grid_logits(gap_in_range=True)),
@@ -123,7 +130,7 @@ class Tracker:
         self._lost = np.zeros(0, np.int64)  # frames since last match
         self._camera = (
             camera.CameraMotion(self.frame_rate, self.config.camera_motion_s)
-            if self.config.camera_motion_s > 0
+            if self._camera_motion
             else None
         )
         self._score_noise = self.config.measurement_noise == "score"
