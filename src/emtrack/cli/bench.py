@@ -48,7 +48,8 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="emtrack vs the peer trackers on the same detections",
         description=(
             "Run emtrack (online and offline) and the peer trackers of the 'trackers' package "
-            "on the same detections, score each with TrackEval per ROOT (all of a ROOT's "
+            "(and of the optional 'boxmot' package, where it is importable: benchmark only, "
+            "AGPL-3.0) on the same detections, score each with TrackEval per ROOT (all of a ROOT's "
             "sequences combined), and print one table per ROOT. A ROOT with "
             "<seq>/det/<det-name> uses those files; a ROOT with ground truth only "
             "(<seq>/gt/gt.txt, MOT17/MOT20 layout) gets a noisy detection stream derived from "
@@ -69,7 +70,9 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "--trackers",
         metavar="LIST",
         help="comma-separated trackers to run (default: all: emtrack,emtrack-offline,"
-        "emtrack-iou,emtrack-iou-offline and the peers sort,bytetrack,ocsort,botsort)",
+        "emtrack-iou,emtrack-iou-offline, the 'trackers' peers sort,bytetrack,ocsort,botsort,"
+        "cbiou and, where the optional boxmot package is importable, boxmot-boosttrack,"
+        "boxmot-hybridsort,boxmot-ocsort,boxmot-bytetrack,boxmot-botsort)",
     )
     bench_track.add_argument(
         "--seed",
@@ -354,16 +357,15 @@ def _cmd_bench_memory(args: argparse.Namespace) -> int:
 
 def _cmd_bench_track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
-    from emtrack.bench.track_bench import TRACKERS, run_track_bench, write_json
+    from emtrack.bench.track_bench import run_track_bench, write_json
 
     if args.plot:  # fail before the benchmark runs, not after
         from emtrack.viz.bench_plot import check_plot_target
 
         check_plot_target(args.plot)
 
-    if args.trackers is None:
-        trackers = TRACKERS
-    else:
+    trackers = None  # the default list
+    if args.trackers is not None:
         trackers = tuple(name.strip() for name in args.trackers.split(",") if name.strip())
     report = run_track_bench(
         args.roots,
