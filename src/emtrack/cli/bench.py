@@ -298,7 +298,9 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "are never the scenes a model trained with that seed saw; --scenes 6 gives the "
             "gap figures training prints at its end. --gt adds rows by gap on real pedestrian "
             "motion: clips of the detection streams 'emtrack bench track' derives from those "
-            "ground truths (its default noise model, seeded by --seed)."
+            "ground truths (its default noise model, seeded by --seed). --det adds rows by gap "
+            "on real detection files: every detection gets the identity of the gt box it "
+            "matches (Hungarian, IoU >= 0.5, TrackEval's distractor rule), for scoring only."
         ),
         **common,
     )
@@ -329,6 +331,16 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="folders of sequences with gt/gt.txt and seqinfo.ini (e.g. ../shared/data/MOT17): "
         "also score clips of the detection streams derived from their gt",
     )
+    bench_accuracy.add_argument(
+        "--det",
+        nargs="+",
+        default=[],
+        metavar="ROOT",
+        help="folders of sequences with det/<det-name>, gt/gt.txt and seqinfo.ini (e.g. "
+        "../shared/data/DanceTrack): also score clips of those detections, each labelled with "
+        "the identity of the gt box it matches (IoU >= 0.5), for scoring only",
+    )
+    add_det_name_option(bench_accuracy)
     _add_json_option(bench_accuracy)
     bench_accuracy.set_defaults(handler=_cmd_bench_accuracy)
 
@@ -447,7 +459,13 @@ def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
     from emtrack.bench.accuracy_bench import run_accuracy_bench, write_json
 
     report = run_accuracy_bench(
-        args.model, scenes=args.scenes, clips=args.clips, seed=args.seed, gt_roots=args.gt
+        args.model,
+        scenes=args.scenes,
+        clips=args.clips,
+        seed=args.seed,
+        gt_roots=args.gt,
+        det_roots=args.det,
+        det_name=args.det_name,
     )
     print(report.format_table())
     if args.json:
