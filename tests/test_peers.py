@@ -3,6 +3,7 @@ motion-only trackers) driven frame by frame on MotTables."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import sys
 from pathlib import Path
@@ -227,9 +228,35 @@ def test_boxmot_peers_run_without_the_network_and_score_in_the_bench(
     write_sequence(tmp_path / "root", num_frames=20)
     report = run_track_bench([tmp_path / "root"], trackers=BOXMOT_PEERS)
     assert report.trackers == BOXMOT_PEERS and report.skipped == ()
+    assert not any("clipped" in note for note in report.notes)  # scores 0.9 stay as they are
     for row in report.rows:
         # Two people walking apart, detected in every frame: every peer follows both.
         assert row.scores.idsw == 0, row.tracker
         assert row.scores.hota > 50, row.tracker
         assert row.num_frames == 20
     assert report.to_dict()["versions"]["boxmot"] is not None
+
+    # Logit-like scores: the report says they were clipped for boxmot.
+    det_path = write_sequence(tmp_path / "logits", num_frames=20)
+    raw = read_mot(det_path)
+    write_mot(det_path, dataclasses.replace(raw, scores=np.full(len(raw), 5.0)))
+    report = run_track_bench([tmp_path / "logits"], trackers=("sort", "boxmot-ocsort"))
+    assert any("clipped to [0, 1] for the boxmot peers" in note for note in report.notes)
+    assert len(report.rows) == 2
+
+
+@needs_boxmot
+@pytest.mark.parametrize("peer", BOXMOT_PEERS)
+def test_boxmot_peers_take_scores_outside_0_1_clipped(peer: str) -> None:
+    """boxmot refuses scores outside [0, 1] (e.g. logits): they are clipped, so raw scores
+    of 12 track exactly as scores of 1, and those below 0 as 0 (never a track)."""
+    seqinfo = SeqInfo(name="walkers", frame_rate=FRAME_RATE, seq_length=20)
+    walkers = two_walkers(list(range(1, 21)))
+    logits = dataclasses.replace(walkers, scores=np.full(len(walkers), 12.0))
+    certain = dataclasses.replace(walkers, scores=np.ones(len(walkers)))
+    raw, clipped = run_peer(peer, logits, seqinfo).result, run_peer(peer, certain, seqinfo).result
+    assert len(raw) > 0
+    np.testing.assert_array_equal(raw.ids, clipped.ids)
+    np.testing.assert_allclose(raw.boxes_xyxy, clipped.boxes_xyxy)
+    negative = dataclasses.replace(walkers, scores=np.full(len(walkers), -3.0))
+    assert len(run_peer(peer, negative, seqinfo).result) == 0

@@ -23,13 +23,17 @@ given in 30 fps frames, as for the ``trackers`` peers); ``OcSort``, ``HybridSort
 ``BoostTrack`` have no frame-rate argument and count ``max_age`` in frames, as shipped.
 
 Per frame, ``tracker.update(dets, img)`` gets ``dets`` ``(N, 6)`` float rows
-``x1, y1, x2, y2, conf, cls`` (scores unchanged, class 0; ``(0, 6)`` for a frame without
-detections, so tracks still age) and ``img=None``: with embeddings and camera-motion
-compensation off none of the five needs an image (``tracker.requirements.frame`` is false).
-Should a tracker's requirements ask for one, it gets a blank ``uint8`` image of the
-sequence's ``imHeight x imWidth x 3`` (created once), which gives it the image size and
-nothing else. ``update`` returns rows ``x1, y1, x2, y2, id, conf, cls, det_ind``; ids start
-at 0 in ``boxmot`` and at 1 here.
+``x1, y1, x2, y2, conf, cls`` (class 0; ``(0, 6)`` for a frame without detections, so tracks
+still age) and ``img=None``. Scores in [0, 1] are passed unchanged; ``boxmot`` refuses any
+other (KITTI's PointRCNN logits, the raw ACF scores), so those are clipped to [0, 1]
+(:func:`boxmot_scores`): every threshold strictly between 0 and 1 then decides as on the raw
+score, as the ``trackers`` peers (which take raw scores) decide, and scores above 1 count as
+fully confident where ``boxmot`` weighs by score. ``img=None`` because, with embeddings and
+camera-motion compensation off, none of the five needs an image
+(``tracker.requirements.frame`` is false). Should a tracker's requirements ask for one, it
+gets a blank ``uint8`` image of the sequence's ``imHeight x imWidth x 3`` (created once),
+which gives it the image size and nothing else. ``update`` returns rows
+``x1, y1, x2, y2, id, conf, cls, det_ind``; ids start at 0 in ``boxmot`` and at 1 here.
 """
 
 from __future__ import annotations
@@ -45,7 +49,13 @@ from emtrack.bench.peers import PeerRun, check_sequence_length, tracked_table
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
 
-__all__ = ["BOXMOT_PEERS", "boxmot_unavailable", "make_boxmot_peer", "run_boxmot_peer"]
+__all__ = [
+    "BOXMOT_PEERS",
+    "boxmot_scores",
+    "boxmot_unavailable",
+    "make_boxmot_peer",
+    "run_boxmot_peer",
+]
 
 #: name -> (module, class, constructor keywords that make it motion-only, takes frame_rate).
 _BOXMOT_TRACKERS: dict[str, tuple[str, str, dict[str, Any], bool]] = {
@@ -124,6 +134,12 @@ def make_boxmot_peer(name: str, frame_rate: float) -> Any:
         logger.setLevel(level)
 
 
+def boxmot_scores(scores: np.ndarray) -> np.ndarray:
+    """Detection scores ``(N,)`` as the ``boxmot`` peers get them: clipped to [0, 1], which
+    ``boxmot`` requires (scores already in [0, 1] are unchanged)."""
+    return np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+
+
 def _blank_image(tracker: Any, seqinfo: SeqInfo) -> np.ndarray | None:
     """``None`` unless the tracker's requirements ask for a frame; then a blank image."""
     requirements = getattr(tracker, "requirements", None)
@@ -145,7 +161,8 @@ def run_boxmot_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRu
 
     The contract of :func:`emtrack.bench.peers.run_peer`: frames ``1..seqinfo.seq_length``
     in order (empty frames included), ids from 1, ``update_seconds`` summed over the
-    ``update`` calls only. Rows with an id below 0 (none are expected) are dropped.
+    ``update`` calls only. Rows with an id below 0 (none are expected) are dropped. Scores
+    outside [0, 1] are clipped to it (:func:`boxmot_scores`).
 
     Args:
         name: One of :data:`BOXMOT_PEERS`.
@@ -160,7 +177,7 @@ def run_boxmot_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRu
     num_frames = check_sequence_length(detections, seqinfo)
     image = _blank_image(tracker, seqinfo)
     rows_xyxy_conf_cls = np.column_stack(
-        [detections.boxes_xyxy, detections.scores, np.zeros(len(detections))]
+        [detections.boxes_xyxy, boxmot_scores(detections.scores), np.zeros(len(detections))]
     ).astype(np.float64)
     empty = np.zeros((0, 6))
 

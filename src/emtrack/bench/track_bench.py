@@ -474,6 +474,10 @@ def _boxmot_note(reason: str, skipped: Sequence[str]) -> str:
     )
 
 
+def _outside_unit(scores: np.ndarray) -> bool:
+    return bool(len(scores)) and bool(np.any((scores < 0) | (scores > 1)))
+
+
 def _check_trackers(trackers: Sequence[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(trackers))  # drop repeats, keep order
     unknown = [name for name in names if name not in TRACKERS]
@@ -598,6 +602,12 @@ def run_track_bench(
         )
         for root, label in zip(bench_roots, labels, strict=True):
             detections = {seq.name: read_mot(seq.det_path) for seq in root.sequences}
+            boxmot_names = [name for name in names if name in BOXMOT_PEERS]
+            if boxmot_names and any(_outside_unit(table.scores) for table in detections.values()):
+                notes.append(
+                    f"{root.path}: detection scores outside [0, 1] are clipped to [0, 1] for "
+                    f"the boxmot peers (boxmot refuses them); the other trackers get them as is"
+                )
             root_rows = []
             for name in names:
                 # Untimed warm-up on the start of the first sequence (lazy imports, caches),
