@@ -648,10 +648,13 @@ def test_bench_track_without_peers_package(
         return None if name == "trackers" else find_spec(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", no_trackers)
+    for name in [name for name in sys.modules if name.split(".")[0] == "boxmot"] + ["boxmot"]:
+        monkeypatch.setitem(sys.modules, name, None)  # nor the optional boxmot peers
     det_root, _ = _bench_roots(tmp_path)
     assert main(["bench", "track", str(det_root), "--model", str(model_npz)]) == 0
     captured = capsys.readouterr()
     assert "peers skipped" in captured.err and "trackers" in captured.err
+    assert "boxmot peers not run" in captured.err
     lines = captured.out.splitlines()[3:]
     rows = [line.split()[0] for line in lines if line.strip() and not line.startswith("(")]
     assert rows == ["emtrack", "emtrack-offline", "emtrack-iou", "emtrack-iou-offline"]

@@ -10,6 +10,13 @@ frame rate at gap 1: where objects move further between frames (low frame rates)
 says less and the learned association gains most. With ``gt_roots``, rows per gap on real
 pedestrian motion too: clips of the detection streams that ``emtrack bench track`` derives
 from those ground truths (its noise model and seed), whose identities are known.
+
+With ``det_roots``, rows per gap on real detections: clips of the ``<seq>/det/<det_name>``
+files of each ROOT (every detection of the file, whatever its score), each detection labelled
+with a gt identity by IoU matching per frame (:mod:`emtrack.bench.gt_labels`: Hungarian,
+IoU >= 0.5, TrackEval's distractor rule where the gt has a class column), for scoring only.
+The linkers see every detection; a detection matched to a distractor is not scored (as
+TrackEval drops such boxes), an unmatched one is a false positive whose right link is "none".
 """
 
 from __future__ import annotations
@@ -26,13 +33,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from emtrack.bench.gt_labels import IGNORED, label_detections
 from emtrack.bench.track_bench import derived_detections, environment_info, gt_sequences
 from emtrack.errors import EmtrackInputError
-from emtrack.io import read_mot
+from emtrack.io import find_sequences, read_mot, read_seqinfo
 from emtrack.io.atomic import write_json as io_write_json
+from emtrack.model.loss import association_log_assignment
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import DetectionNoiseConfig, Scene
 from emtrack.track.weights import AssociationWeights, load_model
+from emtrack.train.accuracy import (
+    iou_links,
+    network_links,
+    oracle_kalman_links,
+    true_links,
+)
 from emtrack.train.trainer import (
     TrainConfig,
     evaluate_accuracy,
@@ -49,15 +64,17 @@ class AccuracyRow:
 
     Attributes:
         group: ``"gap"`` (all scenes, clips of every ``value``-th frame), ``"fps"`` (the
-            scenes of frame rate ``value``, gap 1) or ``"gt"`` (clips of every ``value``-th
-            frame of the streams derived from the ground truths of ``root``).
+            scenes of frame rate ``value``, gap 1), ``"gt"`` (clips of every ``value``-th
+            frame of the streams derived from the ground truths of ``root``) or ``"det"``
+            (the same of the real detection files of ``root``).
         value: The gap in frames, or the frame rate.
-        scenes: Scenes the clips were drawn from.
-        detections: Detections scored (every real detection of clip frames 1 … T-1).
+        scenes: Scenes (sequences) the clips were drawn from.
+        detections: Detections scored (every real detection of clip frames 1 … T-1; for
+            ``"det"`` rows without those matched to a distractor).
         network: The learned network's accuracy (0–1).
         iou: IoU ≥ 0.3 + Hungarian.
         oracle: Kalman filter given the true identities.
-        root: The gt ROOT of a ``"gt"`` row, else ``None``.
+        root: The ROOT of a ``"gt"`` or ``"det"`` row, else ``None``.
     """
 
     group: str
@@ -70,7 +87,11 @@ class AccuracyRow:
     root: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields, an accuracy of no scored detection (NaN) as ``None``."""
+        return {
+            key: None if isinstance(value, float) and math.isnan(value) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
 
 
 @dataclass(frozen=True)
@@ -89,11 +110,13 @@ class AccuracyReport:
 
     def format_table(self) -> str:
         """Plain-text tables: by frame gap, by frame rate (gap 1), then by gap for each gt
-        ROOT's derived streams."""
+        ROOT's derived streams and for each ROOT's real detections."""
         lines = [f"held-out link accuracy, model {self.settings['model']}"]
         tables = [(("gap", None), "gap (frames)"), (("fps", None), "frame rate (gap 1)")]
-        for root in dict.fromkeys(row.root for row in self.rows if row.group == "gt"):
-            tables.append((("gt", root), "gap (frames)"))
+        for group in ("gt", "det"):
+            for root in dict.fromkeys(row.root for row in self.rows if row.group == group):
+                tables.append(((group, root), "gap (frames)"))
+        labels = {entry["root"]: entry for entry in self.settings.get("det_labels", [])}
         for (group, root), title in tables:
             rows = [row for row in self.rows if row.group == group and row.root == root]
             if not rows:
@@ -104,6 +127,8 @@ class AccuracyReport:
                     f"streams derived from the gt of {root} (scenes = its sequences; noise "
                     f"seed {self.settings['seed']})",
                 ]
+            if group == "det":
+                lines += ["", _det_title(root, self.settings["det_name"], labels.get(root))]
             lines += [
                 "",
                 f"{title:<20}  scenes  detections  network     iou  true-id KF  network-iou",
@@ -125,6 +150,25 @@ class AccuracyReport:
             "rows": [row.to_dict() for row in self.rows],
             **self.environment,
         }
+
+
+def _det_title(root: str | None, det_name: str, labels: dict[str, Any] | None) -> str:
+    """The heading of a ROOT's real-detection table, with how its detections were labelled."""
+    title = (
+        f"real detections of {root} (det/{det_name}; scenes = its sequences; identities from "
+        "the gt by IoU >= 0.5 matching, for scoring only)"
+    )
+    if labels and labels["detections"]:
+        share = {
+            key: 100 * labels[key] / labels["detections"]
+            for key in ("matched", "false_positives", "ignored")
+        }
+        title += (
+            f"\n{labels['detections']} detections: {share['matched']:.1f} % matched to a gt "
+            f"identity, {share['false_positives']:.1f} % false positives, "
+            f"{share['ignored']:.1f} % on distractors (not scored)"
+        )
+    return title
 
 
 def torch_modules(weights: AssociationWeights) -> tuple[AssociationNet, NoiseModel]:
@@ -154,8 +198,11 @@ def run_accuracy_bench(
     gaps: Sequence[int] = (1, 2, 3, 4),
     seed: int = 0,
     gt_roots: Sequence[str | os.PathLike[str]] = (),
+    det_roots: Sequence[str | os.PathLike[str]] = (),
+    det_name: str = "det.txt",
 ) -> AccuracyReport:
-    """Score the model and both baselines on held-out synthetic clips (and derived streams).
+    """Score the model and both baselines on held-out synthetic clips (and derived streams,
+    and real detections).
 
     Args:
         model: ``.npz`` export, training checkpoint (``.pt``), loaded weights, or None for
@@ -171,10 +218,15 @@ def run_accuracy_bench(
         gt_roots: Folders of sequences with ``gt/gt.txt`` and ``seqinfo.ini`` (MOT15, MOT17
             or MOT20 layout): each adds a row per gap on the detection streams that
             ``emtrack bench track`` derives from them (default noise model), identities known.
+        det_roots: Folders of sequences with ``det/<det_name>``, ``gt/gt.txt`` and
+            ``seqinfo.ini``: each adds a row per gap on its real detections, labelled from
+            the gt (see the module docstring).
+        det_name: The detection file name inside ``<seq>/det/``.
 
     Raises:
-        EmtrackInputError: A count below 1 (``clip_length`` below 2), an unreadable model, or
-            a gt ROOT without sequences long enough for a clip.
+        EmtrackInputError: A count below 1 (``clip_length`` below 2), an unreadable model, a
+            gt or det ROOT without sequences long enough for a clip, or a det ROOT's sequence
+            without gt or seqinfo.ini.
     """
     for name, value, low in (
         ("scenes", scenes, 1),
@@ -202,6 +254,13 @@ def run_accuracy_bench(
         for gap in sorted(set(gaps)):
             row = _score("gt", gap, streams, net, noise, config, clips, gap)
             rows.append(dataclasses.replace(row, root=str(root)))
+    det_labels = []
+    for root in det_roots:
+        labelled_scenes, counts = _det_scenes(Path(root), det_name, (clip_length - 1) * max(gaps))
+        det_labels.append({"root": str(root), **counts})
+        for gap in sorted(set(gaps)):
+            row = _score_labelled("det", gap, labelled_scenes, net, noise, config, clips, gap)
+            rows.append(dataclasses.replace(row, root=str(root)))
     if model is None:
         model_name = "shipped default"
     elif isinstance(model, AssociationWeights):
@@ -217,9 +276,13 @@ def run_accuracy_bench(
         "seed": seed,
         "sinkhorn_iterations": config.sinkhorn_iterations,
         "gt_roots": [str(root) for root in gt_roots],
+        "det_roots": [str(root) for root in det_roots],
+        "det_name": det_name,
     }
     if gt_roots:
         settings["gt_noise"] = dataclasses.asdict(DetectionNoiseConfig())
+    if det_roots:
+        settings["det_labels"] = det_labels
     return AccuracyReport(tuple(rows), settings, environment_info())
 
 
@@ -247,6 +310,90 @@ def _derived_scenes(root: Path, seed: int, span: int) -> list[Scene]:
             root,
         )
     return scenes
+
+
+def _det_scenes(root: Path, det_name: str, span: int) -> tuple[list[Scene], dict[str, int]]:
+    """The sequences of a det ROOT as scenes: the file's detections with gt identities.
+
+    Only sequences longer than ``span`` frames (a clip at the largest gap) are kept; the
+    counts (detections, matched, false positives, ignored) are over the kept ones.
+    """
+    if not root.is_dir():
+        raise EmtrackInputError(
+            f"det ROOT {'is not a folder' if root.exists() else 'not found'}", root
+        )
+    scenes = []
+    counts = {"detections": 0, "matched": 0, "false_positives": 0, "ignored": 0}
+    for paths in find_sequences(root, det_name):
+        folder = paths.det.parent.parent
+        if paths.gt is None:
+            raise EmtrackInputError(
+                "no gt/gt.txt in this sequence folder (needed to score)", folder
+            )
+        if paths.seqinfo is None:
+            raise EmtrackInputError("no seqinfo.ini in this sequence folder", folder)
+        seqinfo = read_seqinfo(paths.seqinfo)
+        if seqinfo.seq_length <= span:
+            continue
+        detections, gt = read_mot(paths.det), read_mot(paths.gt)
+        if not len(detections):
+            continue
+        labels = label_detections(detections, gt, mot20="MOT20" in paths.name)
+        scenes.append(Scene(dataclasses.replace(detections, ids=labels.ids), gt, seqinfo))
+        counts["detections"] += len(detections)
+        counts["matched"] += labels.matched
+        counts["false_positives"] += labels.false_positives
+        counts["ignored"] += labels.ignored
+    if not scenes:
+        raise EmtrackInputError(
+            f"no sequence with det/{det_name}, gt/gt.txt, seqinfo.ini and more than {span} "
+            "frames (one clip at the largest gap)",
+            root,
+        )
+    return scenes, counts
+
+
+@torch.no_grad()
+def _score_labelled(
+    group: str,
+    value: float,
+    scenes: list[Scene],
+    net: AssociationNet,
+    noise: NoiseModel,
+    config: TrainConfig,
+    num_clips: int,
+    stride: int,
+) -> AccuracyRow:
+    """Like :func:`_score` (the same clips, linkers and rule), with the detections labelled
+    :data:`~emtrack.bench.gt_labels.IGNORED` seen by the linkers but not scored."""
+    labelled = heldout_labelled_clips(scenes, config, num_clips, stride)
+    mask = labelled.batch.mask.numpy()
+    scored = mask[:, 1:] & (labelled.ids[:, 1:] != IGNORED)
+    truth = true_links(labelled.ids, mask)
+    log_assignment = association_log_assignment(
+        net, labelled.batch.to(config.device, config.dtype), config.sinkhorn_iterations
+    )
+    params = noise.params()
+    links = {
+        "network": network_links(log_assignment.cpu(), mask),
+        "iou": iou_links(labelled.batch),
+        "oracle": oracle_kalman_links(
+            labelled, float(params.q), float(params.r), float(params.p_vel)
+        ),
+    }
+    accuracy = {name: _accuracy(found, truth, scored) for name, found in links.items()}
+    return AccuracyRow(
+        group=group,
+        value=float(value),
+        scenes=len(scenes),
+        detections=int(scored.sum()),
+        **accuracy,
+    )
+
+
+def _accuracy(links: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> float:
+    """Fraction of the ``scored`` detections whose link is the true one (NaN if none)."""
+    return float((links == truth)[scored].mean()) if scored.any() else math.nan
 
 
 def _score(

@@ -1,11 +1,19 @@
-"""Run the peer trackers of roboflow's ``trackers`` package on a detection table.
+"""Run peer trackers on a detection table, frame by frame.
 
-Each peer is built with its own defaults; only ``frame_rate`` is set, to the sequence's,
-so that lost-track buffers (given in 30 fps frames) scale the way the package intends.
-BoT-SORT runs without camera-motion compensation (``enable_cmc=False``): there are no
-images, and with ``frame=None`` the package would skip it anyway.
+Two sources of peers:
 
-Needs the optional dependency ``trackers`` (``pip install emtrack[bench]``).
+* :data:`PEERS`: roboflow's ``trackers`` package (SORT, ByteTrack, OC-SORT, BoT-SORT and
+  C-BIoU). Each peer is built with its own defaults; only ``frame_rate`` is set, to the
+  sequence's, so that lost-track buffers (given in 30 fps frames) scale the way the package
+  intends. BoT-SORT runs without camera-motion compensation (``enable_cmc=False``): there are
+  no images, and with ``frame=None`` the package would skip it anyway; ``CBIoUTracker`` has no
+  camera-motion step. Needs the optional dependency ``trackers`` (``pip install
+  emtrack[bench]``).
+* :data:`~emtrack.bench.boxmot_peers.BOXMOT_PEERS`: the motion-only trackers of the optional
+  ``boxmot`` package (AGPL-3.0, a benchmark peer only, never a dependency of emtrack); see
+  :mod:`emtrack.bench.boxmot_peers`.
+
+:func:`run_peer` runs either kind and returns the same :class:`PeerRun`.
 """
 
 from __future__ import annotations
@@ -19,16 +27,25 @@ import numpy as np
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
 
-__all__ = ["PEERS", "PeerRun", "make_peer", "run_peer"]
+__all__ = [
+    "PEERS",
+    "PeerRun",
+    "check_sequence_length",
+    "make_peer",
+    "run_peer",
+    "tracked_table",
+]
 
-PEERS: tuple[str, ...] = ("sort", "bytetrack", "ocsort", "botsort")
-"""Peer names accepted by :func:`run_peer`."""
+PEERS: tuple[str, ...] = ("sort", "bytetrack", "ocsort", "botsort", "cbiou")
+"""The ``trackers`` package's peers; :func:`run_peer` also accepts
+:data:`~emtrack.bench.boxmot_peers.BOXMOT_PEERS`."""
 
 _PEER_CLASSES: dict[str, str] = {
     "sort": "SORTTracker",
     "bytetrack": "ByteTrackTracker",
     "ocsort": "OCSORTTracker",
     "botsort": "BoTSORTTracker",
+    "cbiou": "CBIoUTracker",
 }
 _PEER_OVERRIDES: dict[str, dict[str, Any]] = {"botsort": {"enable_cmc": False}}
 
@@ -38,7 +55,8 @@ class PeerRun:
     """The output of one peer on one sequence.
 
     Attributes:
-        name: The peer, one of :data:`PEERS`.
+        name: The peer, one of :data:`PEERS` or
+            :data:`~emtrack.bench.boxmot_peers.BOXMOT_PEERS`.
         result: Reported boxes: frame, track id (>= 1), ``boxes_xyxy`` and the detection
             score. Rows the peer did not assign an id (tracker_id -1, unconfirmed) are dropped.
         update_seconds: Wall time (``time.perf_counter``) summed over the per-frame
@@ -81,16 +99,33 @@ def make_peer(name: str, frame_rate: float) -> Any:
     return tracker_class(frame_rate=float(frame_rate), **_PEER_OVERRIDES.get(name, {}))
 
 
+def check_sequence_length(detections: MotTable, seqinfo: SeqInfo) -> int:
+    """The number of frames to feed a peer, ``seqinfo.seq_length``.
+
+    Raises:
+        EmtrackInputError: A detection lies past the sequence's last frame.
+    """
+    num_frames = int(seqinfo.seq_length)
+    if len(detections) and int(detections.frames.max()) > num_frames:
+        raise EmtrackInputError(
+            f"detections reach frame {int(detections.frames.max())} but the sequence "
+            f"{seqinfo.name!r} has {num_frames} frames",
+            path=detections.path,
+        )
+    return num_frames
+
+
 def run_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRun:
     """Track a sequence's detections with one peer, frame by frame.
 
     Frames ``1..seqinfo.seq_length`` are fed in order; a frame with no detection gets
     ``sv.Detections.empty()``, so tracks still age through it. Detections are passed as
     ``xyxy`` boxes, their scores as ``confidence`` (unchanged: the peers' thresholds assume
-    scores in [0, 1]) and class 0.
+    scores in [0, 1]) and class 0. A ``boxmot-*`` name runs
+    :func:`emtrack.bench.boxmot_peers.run_boxmot_peer` (the same contract).
 
     Args:
-        name: One of :data:`PEERS`.
+        name: One of :data:`PEERS` or :data:`~emtrack.bench.boxmot_peers.BOXMOT_PEERS`.
         detections: The detection table (ids are ignored).
         seqinfo: Gives ``frame_rate`` and ``seq_length``.
 
@@ -100,17 +135,17 @@ def run_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRun:
 
     Raises:
         EmtrackInputError: Unknown peer, bad frame rate, or detections past ``seq_length``.
+        ImportError: The peer's package (``trackers`` or ``boxmot``) is not importable.
     """
+    from emtrack.bench import boxmot_peers  # after this module: it imports PeerRun from here
+
+    if name in boxmot_peers.BOXMOT_PEERS:
+        return boxmot_peers.run_boxmot_peer(name, detections, seqinfo)
+
     import supervision as sv
 
     tracker = make_peer(name, seqinfo.frame_rate)
-    num_frames = int(seqinfo.seq_length)
-    if len(detections) and int(detections.frames.max()) > num_frames:
-        raise EmtrackInputError(
-            f"detections reach frame {int(detections.frames.max())} but the sequence "
-            f"{seqinfo.name!r} has {num_frames} frames",
-            path=detections.path,
-        )
+    num_frames = check_sequence_length(detections, seqinfo)
 
     frames: list[np.ndarray] = []
     ids: list[np.ndarray] = []
@@ -141,19 +176,28 @@ def run_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRun:
         ids.append(tracker_ids[keep] + 1)
         boxes.append(np.asarray(tracked.xyxy, dtype=np.float64)[keep])
         scores.append(np.asarray(confidence, dtype=np.float64)[keep])
+    result = tracked_table(frames, ids, boxes, scores)
+    return PeerRun(name=name, result=result, update_seconds=update_seconds, num_frames=num_frames)
 
+
+def tracked_table(
+    frames: list[np.ndarray],
+    ids: list[np.ndarray],
+    boxes: list[np.ndarray],
+    scores: list[np.ndarray],
+) -> MotTable:
+    """One table of a peer's per-frame outputs: ``frames``, ``ids`` and ``scores`` ``(n_k,)``
+    and ``boxes`` ``(n_k, 4)`` xyxy per reported frame (an empty table when there are none)."""
     if frames:
-        result = MotTable.from_arrays(
+        return MotTable.from_arrays(
             frames=np.concatenate(frames),
             boxes_xyxy=np.concatenate(boxes),
             scores=np.concatenate(scores),
             ids=np.concatenate(ids),
         )
-    else:
-        result = MotTable.from_arrays(
-            frames=np.zeros(0, dtype=np.int64),
-            boxes_xyxy=np.zeros((0, 4)),
-            scores=np.zeros(0),
-            ids=np.zeros(0, dtype=np.int64),
-        )
-    return PeerRun(name=name, result=result, update_seconds=update_seconds, num_frames=num_frames)
+    return MotTable.from_arrays(
+        frames=np.zeros(0, dtype=np.int64),
+        boxes_xyxy=np.zeros((0, 4)),
+        scores=np.zeros(0),
+        ids=np.zeros(0, dtype=np.int64),
+    )

@@ -23,8 +23,12 @@ camera filming at a lower frame rate, with larger motion between frames. Detecti
 ones at the full rate first, with the same seed) and ground truth are thinned alike and written
 into the work folder; the gt lines are copied unchanged apart from the frame number.
 
-The peers come from the optional ``trackers`` package (``pip install emtrack[bench]``); without
-it they are skipped and the report says so.
+The peers come from the optional ``trackers`` package (``pip install emtrack[bench]``; SORT,
+ByteTrack, OC-SORT, BoT-SORT, C-BIoU) and, where it is importable, from the optional ``boxmot``
+package (AGPL-3.0, installed for the benchmark only, never a dependency: its motion-only
+BoostTrack, Hybrid-SORT, OC-SORT, ByteTrack and BoT-SORT, :mod:`emtrack.bench.boxmot_peers`).
+Peers whose package is missing are skipped and the report says so; the default tracker list
+(:func:`default_trackers`) holds the ``boxmot`` peers only when ``boxmot`` is importable.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from emtrack.bench.boxmot_peers import BOXMOT_PEERS, boxmot_unavailable
 from emtrack.bench.peers import PEERS, run_peer
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo, find_sequences, read_mot, read_seqinfo, write_mot
@@ -64,6 +69,7 @@ __all__ = [
     "BenchRoot",
     "BenchRow",
     "BenchSequence",
+    "default_trackers",
     "environment_info",
     "run_track_bench",
     "run_tracker",
@@ -80,13 +86,23 @@ _EMTRACK_VARIANTS: dict[str, tuple[bool, str]] = {
     "emtrack-iou": (False, "iou"),
     "emtrack-iou-offline": (True, "iou"),
 }
-TRACKERS: tuple[str, ...] = (*_EMTRACK_VARIANTS, *PEERS)
+TRACKERS: tuple[str, ...] = (*_EMTRACK_VARIANTS, *PEERS, *BOXMOT_PEERS)
 """Tracker names accepted by :func:`run_track_bench`, in the default order."""
 
 REFERENCE_TRACKER = "bytetrack"
 """Speeds are also given as a ratio to this tracker's frames/s."""
 
-_VERSIONED_PACKAGES = ("emtrack", "numpy", "scipy", "torch", "trackers", "trackeval", "supervision")
+_VERSIONED_PACKAGES = (
+    "emtrack",
+    "numpy",
+    "scipy",
+    "torch",
+    "trackers",
+    "trackeval",
+    "supervision",
+    "boxmot",
+    "lapx",
+)
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -442,6 +458,26 @@ def _find_root_sequences(root: Path, det_name: str, seed: int, noise: Any, work:
 # --------------------------------------------------------------------------------------------
 
 
+def default_trackers() -> tuple[str, ...]:
+    """The trackers :func:`run_track_bench` runs when none are named: :data:`TRACKERS`,
+    without the ``boxmot`` peers when ``boxmot`` is not importable."""
+    if boxmot_unavailable() is None:
+        return TRACKERS
+    return tuple(name for name in TRACKERS if name not in BOXMOT_PEERS)
+
+
+def _boxmot_note(reason: str, skipped: Sequence[str]) -> str:
+    what = f"peers skipped ({', '.join(skipped)})" if skipped else "boxmot peers not run"
+    return (
+        f"{what}: the optional 'boxmot' package is not importable ({reason}); it is a "
+        "benchmark peer only (AGPL-3.0), installed as the README's tracking benchmark says"
+    )
+
+
+def _outside_unit(scores: np.ndarray) -> bool:
+    return bool(len(scores)) and bool(np.any((scores < 0) | (scores > 1)))
+
+
 def _check_trackers(trackers: Sequence[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(trackers))  # drop repeats, keep order
     unknown = [name for name in names if name not in TRACKERS]
@@ -456,7 +492,7 @@ def _check_trackers(trackers: Sequence[str]) -> tuple[str, ...]:
 
 def run_track_bench(
     roots: Sequence[str | os.PathLike[str]],
-    trackers: Sequence[str] = TRACKERS,
+    trackers: Sequence[str] | None = None,
     *,
     det_name: str = "det.txt",
     model: Any = None,
@@ -475,7 +511,7 @@ def run_track_bench(
         trackers: Names from :data:`TRACKERS`; ``emtrack`` is the online tracker,
             ``emtrack-offline`` the same followed by the offline pass, ``emtrack-iou`` and
             ``emtrack-iou-offline`` the same two with ``association="iou"`` (the tracker
-            config's other settings unchanged).
+            config's other settings unchanged); ``None``: :func:`default_trackers`.
         det_name: Detection file name inside ``<seq>/det/``.
         model: emtrack weights (``.npz``/``.pt`` path or loaded), ``None`` for the shipped model.
         tracker_config: emtrack's :class:`~emtrack.track.TrackerConfig` (``None``: defaults).
@@ -501,7 +537,8 @@ def run_track_bench(
     from emtrack.eval import EvalSequence, evaluate
     from emtrack.synth import DetectionNoiseConfig
 
-    names = _check_trackers(trackers)
+    by_default = trackers is None
+    names = _check_trackers(default_trackers() if trackers is None else trackers)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise EmtrackInputError(f"repeats must be an integer >= 1, got {repeats!r}")
     if isinstance(frame_stride, bool) or not isinstance(frame_stride, int) or frame_stride < 1:
@@ -518,6 +555,13 @@ def run_track_bench(
                 f"peers skipped ({', '.join(skipped)}): the 'trackers' package is not installed "
                 "(pip install 'emtrack[bench]')"
             )
+    if by_default or any(name in BOXMOT_PEERS for name in names):
+        reason = boxmot_unavailable()
+        if reason is not None:
+            missing = tuple(name for name in names if name in BOXMOT_PEERS)
+            skipped += missing
+            names = tuple(name for name in names if name not in BOXMOT_PEERS)
+            notes.append(_boxmot_note(reason, missing))
     if not names:
         raise EmtrackInputError("none of the requested trackers can run")
     if REFERENCE_TRACKER not in names:
@@ -558,6 +602,12 @@ def run_track_bench(
         )
         for root, label in zip(bench_roots, labels, strict=True):
             detections = {seq.name: read_mot(seq.det_path) for seq in root.sequences}
+            boxmot_names = [name for name in names if name in BOXMOT_PEERS]
+            if boxmot_names and any(_outside_unit(table.scores) for table in detections.values()):
+                notes.append(
+                    f"{root.path}: detection scores outside [0, 1] are clipped to [0, 1] for "
+                    f"the boxmot peers (boxmot refuses them); the other trackers get them as is"
+                )
             root_rows = []
             for name in names:
                 # Untimed warm-up on the start of the first sequence (lazy imports, caches),
@@ -640,7 +690,8 @@ def run_tracker(
 
     Args:
         name: ``emtrack``, ``emtrack-offline``, ``emtrack-iou``, ``emtrack-iou-offline`` or a
-            peer (:data:`~emtrack.bench.peers.PEERS`).
+            peer (:data:`~emtrack.bench.peers.PEERS`,
+            :data:`~emtrack.bench.boxmot_peers.BOXMOT_PEERS`).
         detections: The detection table (ids are ignored).
         seqinfo: Frame rate and length.
         weights: emtrack's loaded weights (ignored by the peers).

@@ -48,7 +48,8 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="emtrack vs the peer trackers on the same detections",
         description=(
             "Run emtrack (online and offline) and the peer trackers of the 'trackers' package "
-            "on the same detections, score each with TrackEval per ROOT (all of a ROOT's "
+            "(and of the optional 'boxmot' package, where it is importable: benchmark only, "
+            "AGPL-3.0) on the same detections, score each with TrackEval per ROOT (all of a ROOT's "
             "sequences combined), and print one table per ROOT. A ROOT with "
             "<seq>/det/<det-name> uses those files; a ROOT with ground truth only "
             "(<seq>/gt/gt.txt, MOT17/MOT20 layout) gets a noisy detection stream derived from "
@@ -69,7 +70,9 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "--trackers",
         metavar="LIST",
         help="comma-separated trackers to run (default: all: emtrack,emtrack-offline,"
-        "emtrack-iou,emtrack-iou-offline and the peers sort,bytetrack,ocsort,botsort)",
+        "emtrack-iou,emtrack-iou-offline, the 'trackers' peers sort,bytetrack,ocsort,botsort,"
+        "cbiou and, where the optional boxmot package is importable, boxmot-boosttrack,"
+        "boxmot-hybridsort,boxmot-ocsort,boxmot-bytetrack,boxmot-botsort)",
     )
     bench_track.add_argument(
         "--seed",
@@ -295,7 +298,9 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "are never the scenes a model trained with that seed saw; --scenes 6 gives the "
             "gap figures training prints at its end. --gt adds rows by gap on real pedestrian "
             "motion: clips of the detection streams 'emtrack bench track' derives from those "
-            "ground truths (its default noise model, seeded by --seed)."
+            "ground truths (its default noise model, seeded by --seed). --det adds rows by gap "
+            "on real detection files: every detection gets the identity of the gt box it "
+            "matches (Hungarian, IoU >= 0.5, TrackEval's distractor rule), for scoring only."
         ),
         **common,
     )
@@ -326,6 +331,16 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="folders of sequences with gt/gt.txt and seqinfo.ini (e.g. ../shared/data/MOT17): "
         "also score clips of the detection streams derived from their gt",
     )
+    bench_accuracy.add_argument(
+        "--det",
+        nargs="+",
+        default=[],
+        metavar="ROOT",
+        help="folders of sequences with det/<det-name>, gt/gt.txt and seqinfo.ini (e.g. "
+        "../shared/data/DanceTrack): also score clips of those detections, each labelled with "
+        "the identity of the gt box it matches (IoU >= 0.5), for scoring only",
+    )
+    add_det_name_option(bench_accuracy)
     _add_json_option(bench_accuracy)
     bench_accuracy.set_defaults(handler=_cmd_bench_accuracy)
 
@@ -354,16 +369,15 @@ def _cmd_bench_memory(args: argparse.Namespace) -> int:
 
 def _cmd_bench_track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
-    from emtrack.bench.track_bench import TRACKERS, run_track_bench, write_json
+    from emtrack.bench.track_bench import run_track_bench, write_json
 
     if args.plot:  # fail before the benchmark runs, not after
         from emtrack.viz.bench_plot import check_plot_target
 
         check_plot_target(args.plot)
 
-    if args.trackers is None:
-        trackers = TRACKERS
-    else:
+    trackers = None  # the default list
+    if args.trackers is not None:
         trackers = tuple(name.strip() for name in args.trackers.split(",") if name.strip())
     report = run_track_bench(
         args.roots,
@@ -445,7 +459,13 @@ def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
     from emtrack.bench.accuracy_bench import run_accuracy_bench, write_json
 
     report = run_accuracy_bench(
-        args.model, scenes=args.scenes, clips=args.clips, seed=args.seed, gt_roots=args.gt
+        args.model,
+        scenes=args.scenes,
+        clips=args.clips,
+        seed=args.seed,
+        gt_roots=args.gt,
+        det_roots=args.det,
+        det_name=args.det_name,
     )
     print(report.format_table())
     if args.json:
