@@ -46,6 +46,9 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "visibility": ("visibility", "vis"),
 }
 _ROLE_OF_NAME = {name: role for role, names in HEADER_NAMES.items() for name in names}
+#: How messages call each role.
+_ROLE_LABELS = {"left": "x (x1)", "top": "y (y1)", "width": "w", "height": "h", "right": "x2",
+                "bottom": "y2", "conf": "score"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,9 @@ def header_layout(fields: list[str], path: Path, line: int) -> Layout:
 
     The header must name a frame column, the box (``x, y, w, h`` or ``x1, y1, x2, y2``, see
     :data:`HEADER_NAMES` for the other names accepted) and may name id, score, class and
-    visibility columns; other columns are ignored. Rows must then have as many columns as the
-    header. A leading ``#`` is allowed.
+    visibility columns; other columns are ignored (also ``X``, ``Y`` in upper case next to
+    ``x``, ``y``: MOT's world coordinates). Rows must then have as many columns as the header.
+    A leading ``#`` is allowed.
 
     Raises:
         EmtrackInputError: No column is named as :data:`HEADER_NAMES` knows (the line is
@@ -166,10 +170,16 @@ def header_layout(fields: list[str], path: Path, line: int) -> Layout:
     for column, role in enumerate(roles):
         if role is None:
             continue
-        if role in seen:
+        if role in seen and "X" <= cleaned[column] <= "Y" and len(cleaned[column]) == 1:
+            roles[column] = None  # MOT's world coordinates X, Y after x, y: ignored
+            continue
+        if role in seen and cleaned[seen[role]] in ("X", "Y"):
+            roles[seen[role]] = None  # the same, before x, y
+        elif role in seen:
             _header_error(
-                f"header names the {role} column twice: {cleaned[seen[role]]!r} (column "
-                f"{seen[role] + 1}) and {cleaned[column]!r} (column {column + 1})",
+                f"header names the {_ROLE_LABELS.get(role, role)} column twice: "
+                f"{cleaned[seen[role]]!r} (column {seen[role] + 1}) and {cleaned[column]!r} "
+                f"(column {column + 1})",
                 path,
                 line,
             )

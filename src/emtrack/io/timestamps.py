@@ -145,9 +145,9 @@ def read_timestamps(path: str | PathLike[str]) -> Timestamps:
     if len(back):
         k = int(back[0])
         raise EmtrackInputError(
-            f"frame {int(frames_arr[k + 1])} at {seconds_arr[k + 1]!r} s is not after frame "
-            f"{int(frames_arr[k])} at {seconds_arr[k]!r} s (line {int(lines_arr[k])}): times "
-            "must increase with the frame number",
+            f"frame {int(frames_arr[k + 1])} at {float(seconds_arr[k + 1])!r} s is not after "
+            f"frame {int(frames_arr[k])} at {float(seconds_arr[k])!r} s (line "
+            f"{int(lines_arr[k])}): times must increase with the frame number",
             file_path,
             int(lines_arr[k + 1]),
         )

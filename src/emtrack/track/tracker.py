@@ -392,6 +392,17 @@ class Tracker:
             self.last_rows = kept[self.last_rows]
         return out
 
+    def _expire(self, dt: float) -> None:
+        """Before a step of more than one frame: forget the tracks unmatched for longer than
+        one frame at the frame rate may leave them (``max_lost`` frames, then the frame in
+        which they are last looked for), as if the time between had passed frame by frame."""
+        dead = self._lost + dt > self._max_lost_s + self._frame_s
+        if np.count_nonzero(dead):
+            keep = ~dead
+            self._mean, self._cov = self._mean[keep], self._cov[keep]
+            self._ids, self._status = self._ids[keep], self._status[keep]
+            self._born, self._lost = self._born[keep], self._lost[keep]
+
     def _elapsed(self, timestamp: float) -> float:
         """Seconds from the previous update to ``timestamp`` (checked; state unchanged)."""
         if not (
@@ -452,6 +463,8 @@ class Tracker:
     def _update_frame(self, dets: np.ndarray, dt: float) -> np.ndarray:
         """:meth:`update` of valid ``(N, 5)`` rows, ``dt`` seconds after the previous one."""
         self._dt = dt
+        if dt > self._frame_s and len(self._ids):
+            self._expire(dt)
         cfg = self.config
         self.frame_count += 1
         num_tracks = len(self._ids)
