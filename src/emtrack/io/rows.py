@@ -26,6 +26,10 @@ MAX_EXACT_INTEGER = float(2**53)
 _DEGENERATE_NOTE = (
     " (a degenerate row: an error with strict / --strict, otherwise skipped with a warning)"
 )
+_CORNERS_HINT = (
+    "; x2 < x1 or y2 < y1 means the columns are not the corners the header names: are they "
+    "swapped, or are they w, h (name them w, h then)?"
+)
 _NEGATIVE_HINT = (
     "; a negative size means the columns are not x, y, w, h: corners x2, y2 given for w, h, or "
     "a column missing or extra? A header line can name the columns, e.g. "
@@ -123,7 +127,7 @@ def value_checks(
             assert j is not None and first is not None
             checks += [
                 (values[:, j] >= values[:, first], j, f"{layout.field(j)} must be > "
-                 f"{layout.field(first)}, got {{text}} for the box {{box}}" + _NEGATIVE_HINT,
+                 f"{layout.field(first)}, got {{text}} for the box {{box}}" + _CORNERS_HINT,
                  False),
                 (values[:, j] != values[:, first], j, f"{layout.field(j)} must be > "
                  f"{layout.field(first)}, got {{text}} for the box {{box}}" + _DEGENERATE_NOTE,
@@ -156,8 +160,12 @@ def _too_few_columns(count: int, line: str, comma: bool) -> str:
     )
     for separator in ";|":
         if separator in line:
-            message += f"; fields separated by {separator!r}? use commas, spaces or tabs"
-            break
+            return message + f"; fields separated by {separator!r}? use commas, spaces or tabs"
+    if any(char.isalpha() for char in line):
+        message += (
+            "; a header line (the first line only) names the columns, e.g. frame,id,x,y,w,h,score,"
+            " and holds no number"
+        )
     return message
 
 
