@@ -393,9 +393,10 @@ class Tracker:
         return out
 
     def _expire(self, dt: float) -> None:
-        """Before a step of more than one frame: forget the tracks unmatched for longer than
-        one frame at the frame rate may leave them (``max_lost`` frames, then the frame in
-        which they are last looked for), as if the time between had passed frame by frame."""
+        """Before a step longer than one frame (``dt`` s): remove the tracks that updates one
+        frame apart over the same time would have removed, i.e. those unmatched for more than
+        ``max_lost`` frames by the frame before this one (a tentative track is not: skipped
+        frames are no misses)."""
         dead = self._lost + dt > self._max_lost_s + self._frame_s
         if np.count_nonzero(dead):
             keep = ~dead
