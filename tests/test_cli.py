@@ -92,6 +92,13 @@ def test_help_shows_config_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"(default: {TrackerConfig().high_score})" in out
 
 
+def test_track_help_lists_the_input_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["track", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for flag in ("--strict", "--class-agnostic", "--timestamps FILE", "frame,seconds"):
+        assert flag in out
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -457,6 +464,165 @@ def test_track_frame_rate_replaces_or_stands_in_for_seqinfo(
     for bad in ("0", "-1", "nan", "inf", "fast"):
         assert main([*folder, "--frame-rate", bad]) == 2
         assert "--frame-rate" in capsys.readouterr().err
+
+
+def test_track_kitti_det_file_with_a_zero_width_box_tracks_with_a_warning(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Done when: a real KITTI det file with one box clipped to zero width (line 614) is tracked
+    with one warning naming the line, as if the row were not there; --strict refuses it."""
+    source = shared_data / "KITTI-car" / "KITTI-car-0000"
+    seq = tmp_path / "KITTI-car-0000"
+    (seq / "det").mkdir(parents=True)
+    shutil.copy(source / "seqinfo.ini", seq / "seqinfo.ini")
+    lines = (source / "det" / "det.txt").read_text().splitlines()
+    fields = lines[613].split(",")
+    fields[4] = "0.00"  # width: the box clipped at the image border
+    det = seq / "det" / "det.txt"
+    det.write_text("\n".join([*lines[:613], ",".join(fields), *lines[614:]]) + "\n")
+    without = tmp_path / "without" / "det" / "det.txt"
+    without.parent.mkdir(parents=True)
+    without.write_text("\n".join([*lines[:613], *lines[614:]]) + "\n")
+    shutil.copy(source / "seqinfo.ini", without.parent.parent / "seqinfo.ini")
+
+    out = tmp_path / "out.txt"
+    assert main(["track", "--det", str(det), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("emtrack: warning:")]
+    assert warnings == [
+        f"emtrack: warning: {det}:614: skipped 1 degenerate row (zero width or height, or "
+        "entirely outside the 1242x375 image); the first is line 614 (strict / --strict makes "
+        "them an error)"
+    ]
+    assert "Traceback" not in err and "emtrack: error" not in err
+    reference = tmp_path / "reference.txt"
+    assert main(["track", "--det", str(without), "--out", str(reference)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert out.read_bytes() == reference.read_bytes()
+    assert len(read_mot(out)) > 300
+
+    strict_out = tmp_path / "strict.txt"
+    assert main(["track", "--det", str(det), "--out", str(strict_out), "--strict"]) == 2
+    message = one_error_line(capsys.readouterr().err)
+    assert message.startswith(f"emtrack: error: {det}:614: width w (column 5) must be > 0")
+    assert not strict_out.exists()
+
+
+def _two_class_det(path: Path) -> None:
+    """The two walkers of ``write_sequence`` twice, as classes 1 and 2, with a header."""
+    table = read_mot(path)
+    xywh = np.column_stack(
+        [table.boxes_xyxy[:, :2], table.boxes_xyxy[:, 2:] - table.boxes_xyxy[:, :2]]
+    )
+    rows = ["frame id x y w h score class"]
+    for class_id in (1, 2):
+        rows += [
+            f"{f} -1 {x:.3f} {y:.3f} {w:.3f} {h:.3f} 0.9 {class_id}"
+            for f, (x, y, w, h) in zip(table.frames.tolist(), xywh.tolist(), strict=True)
+        ]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_track_class_column_per_class_and_class_agnostic(tmp_path: Path) -> None:
+    """Two classes on the same boxes: per class each gets the tracks of the boxes alone (ids
+    unique across classes, the class in column 8); --class-agnostic tracks the rows as if they
+    had no class column."""
+    det = write_sequence(tmp_path, "SEQ")
+    alone = tmp_path / "alone.txt"
+    model: list[str] = []  # the shipped model: these walkers need real association
+    assert main(["track", "--det", str(det), "--out", str(alone), *model]) == 0
+    _two_class_det(det)
+    out, agnostic = tmp_path / "out.txt", tmp_path / "agnostic.txt"
+    assert main(["track", "--det", str(det), "--out", str(out), *model]) == 0
+    assert (
+        main(["track", "--det", str(det), "--out", str(agnostic), "--class-agnostic", *model]) == 0
+    )
+    result, single = read_mot(out), read_mot(alone)
+    assert out.read_text().splitlines()[0].count(",") == 8  # 9 columns: class in column 8
+    for class_id in (1, 2):
+        mine = result.select(result.classes == class_id)
+        np.testing.assert_array_equal(mine.frames, single.frames)
+        np.testing.assert_allclose(mine.boxes_xyxy, single.boxes_xyxy, atol=1e-3)
+        assert len(set(mine.ids.tolist())) == len(set(single.ids.tolist())) == 2
+    ids = [set(result.ids[result.classes == c].tolist()) for c in (1, 2)]
+    assert not ids[0] & ids[1]
+    mixed = read_mot(agnostic)
+    assert set(mixed.classes.tolist()) == {1, 2}
+    classless = tmp_path / "classless.txt"
+    classless.write_text(
+        "\n".join(line.rsplit(" ", 1)[0] for line in det.read_text().splitlines()) + "\n"
+    )
+    reference = tmp_path / "reference.txt"
+    assert (
+        main(["track", "--det", str(classless), "--out", str(reference), "--frame-rate", "10"]) == 0
+    )
+    expected = read_mot(reference)
+    np.testing.assert_array_equal(mixed.frames, expected.frames)
+    np.testing.assert_array_equal(mixed.ids, expected.ids)
+    np.testing.assert_array_equal(mixed.boxes_xyxy, expected.boxes_xyxy)
+
+
+def test_track_timestamps_file_and_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Frames 1-5 at 0.0-0.4 s, frames 6-10 at 5.0-5.4 s: with the timestamps the walkers are
+    lost in the 4.6 s between (4 tracks), without them they are not (2 tracks); frames not
+    listed are dropped; bad timestamps are one error line."""
+    model: list[str] = []  # the shipped model: these walkers need real association
+    det = write_sequence(tmp_path / "data", "A")
+    write_sequence(tmp_path / "data", "B")
+    times = tmp_path / "times"
+    times.mkdir()
+    stamps = "frame,seconds\n" + "".join(
+        f"{f},{(f - 1) * 0.1 + (4.6 if f > 5 else 0):.1f}\n" for f in range(1, 11)
+    )
+    (times / "A.txt").write_text(stamps)
+    out, plain = tmp_path / "out.txt", tmp_path / "plain.txt"
+    argv = ["track", "--det", str(det), *model]
+    assert main([*argv, "--out", str(out), "--timestamps", str(times / "A.txt")]) == 0
+    assert main([*argv, "--out", str(plain)]) == 0
+    assert len(set(read_mot(out).ids.tolist())) == 4
+    assert len(set(read_mot(plain).ids.tolist())) == 2
+    # Dropped frames 4 and 5 (not listed, no detections): not tracked, nothing lost.
+    lines = det.read_text().splitlines()
+    det.write_text("\n".join(lines[:6] + lines[10:]) + "\n")
+    (times / "A.txt").write_text(
+        "".join(f"{f} {(f - 1) * 0.1:.1f}\n" for f in (1, 2, 3, 6, 7, 8, 9, 10))
+    )
+    assert main([*argv, "--out", str(out), "--timestamps", str(times / "A.txt")]) == 0
+    result = read_mot(out)
+    assert sorted(set(result.frames.tolist())) == [1, 2, 3, 6, 7, 8, 9, 10]
+    assert len(set(result.ids.tolist())) == 2
+    capsys.readouterr()
+
+    # A folder of sequences: a folder of <seq>.txt timestamps, one per sequence.
+    folder = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *model]
+    assert main([*folder, "--timestamps", str(times)]) == 2
+    err = one_error_line(capsys.readouterr().err)
+    assert f"{times / 'B.txt'}: no timestamps file for sequence B" in err
+    (times / "B.txt").write_text(stamps)
+    assert main([*folder, "--timestamps", str(times / "A.txt")]) == 2
+    assert "--timestamps must be a folder" in one_error_line(capsys.readouterr().err)
+    assert main([*folder, "--timestamps", str(times)]) == 0
+    assert len(set(read_mot(tmp_path / "r" / "B.txt").ids.tolist())) == 4
+    capsys.readouterr()
+
+    # Bad timestamps: file and line; detections in a frame the timestamps do not list.
+    bad = tmp_path / "bad.txt"
+    for text, where, fragment in [
+        ("1,0.0\n2,0.1\n2,0.2\n", f"{bad}:3: ", "frame 2 is listed twice"),
+        ("1,0.0\n2,zero\n", f"{bad}:2: ", "seconds must be a finite number"),
+        ("1,0.0\n2,0.1\n", f"{det}:", "detections in frame 3, which the timestamps"),
+    ]:
+        bad.write_text(text)
+        assert main([*argv, "--out", str(tmp_path / "x.txt"), "--timestamps", str(bad)]) == 2
+        err = one_error_line(capsys.readouterr().err)
+        assert err.startswith(f"emtrack: error: {where}") and fragment in err, err
+    assert not (tmp_path / "x.txt").exists()
+    assert (
+        main([*argv, "--out", str(tmp_path / "x.txt"), "--timestamps", str(tmp_path / "no")]) == 2
+    )
+    assert "file not found" in one_error_line(capsys.readouterr().err)
 
 
 def test_track_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

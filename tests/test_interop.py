@@ -1,8 +1,9 @@
 """emtrack with supervision, the ``trackers`` package and pandas.
 
-``Tracker.update(sv.Detections)`` gives the same track ids as the numpy path, keeps every input
-row and what it carries, and marks untracked rows -1; ``EmtrackTracker`` has the ``trackers``
-interface; ``MotTable.to_dataframe`` holds the table's values.
+``Tracker.update(sv.Detections)`` gives the same track ids as the numpy path (``class_id`` as the
+class column: per-class tracking), keeps every input row and what it carries, and marks untracked
+rows -1; ``EmtrackTracker`` has the ``trackers`` interface, timestamps included;
+``MotTable.to_dataframe`` holds the table's values.
 """
 
 from __future__ import annotations
@@ -31,14 +32,24 @@ def scene_frames(num_frames: int = 40) -> tuple[list[np.ndarray], float]:
     return [rows[index] for index in d.frame_index(num_frames)], scene.seqinfo.frame_rate
 
 
-def as_detections(dets: np.ndarray) -> object:
+def class_ids(n: int) -> np.ndarray:
+    """Three classes, mixed within each frame."""
+    return np.arange(n) % 3
+
+
+def as_detections(dets: np.ndarray, class_id: np.ndarray | None = None) -> object:
     n = len(dets)
     return sv.Detections(
         xyxy=dets[:, :4].copy(),
         confidence=dets[:, 4].copy(),
-        class_id=np.arange(n) % 3,
+        class_id=class_ids(n) if class_id is None else class_id,
         data={"name": np.array([f"det{k}" for k in range(n)])},
     )
+
+
+def with_classes(dets: np.ndarray) -> np.ndarray:
+    """The ``(N, 6)`` numpy rows of ``as_detections(dets)``."""
+    return np.column_stack([dets, class_ids(len(dets))])
 
 
 def test_update_with_detections_matches_the_numpy_path() -> None:
@@ -46,7 +57,7 @@ def test_update_with_detections_matches_the_numpy_path() -> None:
     plain, supervised = emtrack.Tracker(fps), emtrack.Tracker(fps)
     untracked = 0
     for dets in frames:
-        expected = plain.update(dets)
+        expected = plain.update(with_classes(dets))
         detections = as_detections(dets)
         out = supervised.update(detections)
         assert is_supervision_detections(out) and out is not detections
@@ -71,7 +82,7 @@ def test_update_with_detections_edge_cases() -> None:
     out = tracker.update(sv.Detections(xyxy=boxes))
     assert out.tracker_id.tolist() == [1, 2]
     with pytest.raises(EmtrackInputError, match="row 1"):
-        tracker.update(sv.Detections(xyxy=np.array([[0.0, 0, 10, 20], [5, 5, 5, 30]])))
+        tracker.update(sv.Detections(xyxy=np.array([[0.0, 0, 10, 20], [5, 5, 4, 30]])))
 
 
 def test_emtrack_tracker_has_the_trackers_interface() -> None:
@@ -90,7 +101,7 @@ def test_emtrack_tracker_has_the_trackers_interface() -> None:
         # Same contract as SORT: all rows, tracker_id -1 for untracked ones.
         assert len(ours_out) == len(theirs_out) == len(dets)
         assert ours_out.tracker_id.dtype.kind == theirs_out.tracker_id.dtype.kind == "i"
-        expected = reference.update(dets)
+        expected = reference.update(with_classes(dets))
         np.testing.assert_array_equal(
             ours_out.tracker_id[ours_out.tracker_id >= 0], expected[:, 4].astype(int)
         )
@@ -109,9 +120,48 @@ def test_emtrack_tracker_warns_once_and_rejects_arrays() -> None:
         adapter.update(detections, frame=image, timestamp=0.2)
         adapter.update(detections, frame=image, timestamp=0.3)
     messages = [str(w.message) for w in caught]
-    assert len(messages) == 2 and "frame" in messages[0] and "timestamp" in messages[1]
+    assert len(messages) == 1 and "frame" in messages[0]  # timestamps are used, not ignored
+    assert adapter.tracker.time == 0.3
     with pytest.raises(EmtrackInputError, match=r"supervision\.Detections"):
         adapter.update(np.array([[0.0, 0, 10, 20, 0.9]]))
+    with pytest.raises(EmtrackInputError, match="is not after"):
+        adapter.update(detections, timestamp=0.25)
+
+
+def test_class_id_tracks_each_class_alone_and_class_agnostic_mixes() -> None:
+    """Two classes on the same boxes: per class each gets its own tracks (ids unique across
+    classes); class-agnostic, the rows are tracked as if they had no class."""
+    frames, fps = scene_frames(20)
+    per_class, agnostic = EmtrackTracker(fps), EmtrackTracker(fps, class_agnostic=True)
+    alone, classless = emtrack.Tracker(fps), emtrack.Tracker(fps)
+    for dets in frames:
+        doubled = np.concatenate([dets, dets])
+        classes = np.repeat([0, 5], len(dets))
+        out = per_class.update(as_detections(doubled, classes))
+        expected = alone.update(dets)
+        first, second = out.tracker_id[: len(dets)], out.tracker_id[len(dets) :]
+        np.testing.assert_array_equal(first >= 0, second >= 0)
+        tracked = first >= 0
+        np.testing.assert_array_equal(np.flatnonzero(tracked), alone.last_rows)
+        assert not set(first[tracked].tolist()) & set(second[tracked].tolist())
+        assert len(expected) == int(tracked.sum())
+        mixed = agnostic.update(as_detections(doubled, classes))
+        reference = classless.update(doubled)
+        np.testing.assert_array_equal(np.flatnonzero(mixed.tracker_id >= 0), classless.last_rows)
+        np.testing.assert_array_equal(mixed.tracker_id[classless.last_rows], reference[:, 4])
+    assert int(tracked.sum()) > 0
+
+
+def test_degenerate_detections_and_bad_class_ids() -> None:
+    tracker = emtrack.Tracker(10)
+    boxes = np.array([[0.0, 0, 10, 20], [30, 5, 30, 25], [50, 0, 60, 20]])  # row 1: zero width
+    with pytest.warns(emtrack.EmtrackInputWarning, match="degenerate"):
+        out = tracker.update(sv.Detections(xyxy=boxes, confidence=np.ones(3)))
+    assert out.tracker_id.tolist() == [1, -1, 2]
+    with pytest.raises(EmtrackInputError, match="strict"):
+        tracker.update(sv.Detections(xyxy=boxes), strict=True)
+    with pytest.raises(EmtrackInputError, match="class_id"):
+        tracker.update(sv.Detections(xyxy=boxes, class_id=np.array(["a", "b", "c"], dtype=object)))
 
 
 def test_mot_table_to_dataframe() -> None:

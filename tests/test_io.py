@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,14 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emtrack.errors import EmtrackInputError
+from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 from emtrack.io import (
     MotTable,
     SeqInfo,
+    Timestamps,
     atomic_write,
     find_sequences,
     read_mot,
     read_seqinfo,
+    read_timestamps,
     write_mot,
 )
 
@@ -41,7 +44,12 @@ def det_row(frame: int = 1, x: float = 10, y: float = 20, w: float = 30, h: floa
 MALFORMED = [
     # (file text, expected 1-based line, substrings the message must contain), test id
     pytest.param(f"{det_row()}\n1,-1,10,20,30,40\n", 2, ["too few columns: 6"], id="few-columns"),
-    pytest.param("1 -1 10 20 30 40 0.9\n", 1, ["too few columns: 1", "comma"], id="whitespace"),
+    pytest.param("1,-1,10,20,30\n", 1, ["too few columns: 5", "at least 6"], id="five-columns"),
+    pytest.param(
+        f"{det_row()}\n1 -1 10 20 30 40 0.9\n", 2, ["too few columns: 1"], id="mixed-separators"
+    ),
+    pytest.param("1;-1;10;20;30;40;0.9\n", 1, ["too few columns: 1", "';'"], id="semicolons"),
+    pytest.param("1 -1 10 20 30\n", 1, ["too few columns: 5"], id="whitespace-five"),
     pytest.param(
         f"{det_row()}\n{det_row()}\n2,-1,abc,20,30,40,0.9,-1,-1,-1\n",
         3,
@@ -57,8 +65,11 @@ MALFORMED = [
     pytest.param("1,-1,1_0,20,30,40,0.9\n", 1, ["column 3 (x)", "'1_0'"], id="underscore"),
     pytest.param(f"{det_row()}\n{det_row(x=np.nan)}\n", 2, ["column 3 (x)", "finite"], id="nan"),
     pytest.param("1,-1,1,2,3,4,inf\n", 1, ["column 7 (conf)", "finite", "'inf'"], id="inf"),
-    pytest.param(f"{det_row()}\n{det_row(w=0)}\n", 2, ["width", "> 0", "'0'"], id="zero-width"),
+    pytest.param(f"{det_row()}\n{det_row(w=-1)}\n", 2, ["width", "> 0", "'-1'"], id="neg-width"),
     pytest.param(f"{det_row(h=-4.5)}\n", 1, ["height", "> 0", "'-4.5'"], id="negative-height"),
+    pytest.param(
+        f"{det_row(w=-30)}\n", 1, ["x2, y2 given for w, h", "header line"], id="negative-hint"
+    ),
     pytest.param(f"{det_row()}\n{det_row(frame=0)}\n", 2, ["frame", ">= 1", "'0'"], id="frame-0"),
     pytest.param(f"{det_row(frame=-3)}\n", 1, ["frame", ">= 1"], id="negative-frame"),
     pytest.param("1.5,-1,1,2,3,4,0.9\n", 1, ["frame", "whole number", "'1.5'"], id="frac-frame"),
@@ -74,14 +85,32 @@ MALFORMED = [
         f"{det_row()}\n1,-1,a,20,30,40,0.9\n1,-1\n", 2, ["column 3 (x)"], id="first-error-wins"
     ),
     pytest.param(
-        f"{det_row(w=0)}\n1,-1,a,20,30,40,0.9\n", 1, ["width"], id="first-error-before-parse-error"
+        f"{det_row(w=-2)}\n1,-1,a,20,30,40,0.9\n", 1, ["width"], id="first-error-before-parse-error"
+    ),
+    # A degenerate row (skipped) does not hide the error after it.
+    pytest.param(
+        f"{det_row(w=0)}\n1,-1,a,20,30,40,0.9\n", 2, ["column 3 (x)"], id="degenerate-then-error"
     ),
     pytest.param(
-        f"{det_row()}\n1,1,10,20,0,40,1,1,1\n{det_row(h=0)}\n",
+        f"{det_row()}\n1,1,10,20,-3,40,1,1,1\n{det_row(h=-1)}\n",
         2,
         ["width"],
         id="first-error-across-column-counts",
     ),
+    # Header lines: they must name the columns, and rows must match them.
+    pytest.param("frame,id,x,y,w,h\n1,-1,1,2,3\n", 2, ["5 columns", "header (line 1)"], id="hdr-n"),
+    pytest.param("hello world\n1 -1 1 2 3 4\n", 1, ["not a header line"], id="not-a-header"),
+    pytest.param("frame,id,x,y,w,score\n", 1, ["no h or y2 column"], id="header-missing-h"),
+    pytest.param("frame,x,y,w,h,score,conf\n", 1, ["score column twice"], id="header-twice"),
+    pytest.param("frame,x,y,w,x2,h\n", 1, ["both a width and an x2"], id="header-w-and-x2"),
+    pytest.param("frame,x,y,w,h,class\n1,1,2,3,4,car\n", 2, ["column 6 (class)"], id="hdr-text"),
+    pytest.param(
+        "frame,x1,y1,x2,y2\n1,10,10,5,20\n",
+        2,
+        ["column 4 (x2) must be > column 2 (x1)"],
+        id="header-x2-before-x1",
+    ),
+    pytest.param("frame x y w h\n1 2 3 4 nan\n", 2, ["column 5 (h)", "finite"], id="hdr-nan"),
 ]
 
 
@@ -203,6 +232,116 @@ def test_read_mot_tolerates_crlf_spaces_blank_lines_and_bom(tmp_path: Path) -> N
     np.testing.assert_array_equal(table.frames, [1, 1])
     np.testing.assert_array_equal(table.boxes_xyxy, [[10, 20, 40, 60], [1, 2, 4, 6]])
     np.testing.assert_allclose(table.scores, [0.9, 0.1])
+
+
+# The same three detections in every accepted dialect: each reads as the same table.
+DIALECT_ROWS = [
+    {"f": 1, "i": 7, "x": 10.5, "y": 20, "w": 30, "h": 40, "s": 0.9},
+    {"f": 2, "i": 7, "x": 12, "y": 21, "w": 30, "h": 41, "s": 0.8},
+    {"f": 1, "i": 8, "x": 100, "y": 0, "w": 5, "h": 6, "s": 0.25},
+]
+
+
+def dialect_rows(row_format: str, newline: str = "\n") -> str:
+    """DIALECT_ROWS in ``row_format`` (``{f}, {i}, {x}, {y}, {w}, {h}, {s}``, ``{x2}, {y2}``)."""
+    return "".join(
+        row_format.format(**row, x2=row["x"] + row["w"], y2=row["y"] + row["h"]) + newline
+        for row in DIALECT_ROWS
+    )
+
+
+DIALECTS = {
+    "comma-10": dialect_rows("{f},{i},{x},{y},{w},{h},{s},-1,-1,-1"),
+    "comma-7": dialect_rows("{f},{i},{x},{y},{w},{h},{s}"),
+    "spaces": dialect_rows("{f}  {i} {x} {y} {w} {h} {s}"),
+    "tabs": dialect_rows("{f}\t{i}\t{x}\t{y}\t{w}\t{h}\t{s}\t-1\t-1\t-1", "\r\n"),
+    "bom-header": "\ufeffframe,id,bb_left,bb_top,bb_width,bb_height,conf,X,Y,Z\n"
+    + dialect_rows("{f},{i},{x},{y},{w},{h},{s},-1,-1,-1"),
+    "hash-header-reordered": "# score frame w h x y id\n"
+    + dialect_rows("{s} {f} {w} {h} {x} {y} {i}"),
+    "corners-header": "Frame,Track_ID,X1,Y1,X2,Y2,Score\n"
+    + dialect_rows("{f},{i},{x},{y},{x2},{y2},{s}"),
+    "header-extra-columns": "<frame_index>,<target_id>,<bbox_left>,<bbox_top>,<bbox_width>,"
+    "<bbox_height>,<score>,<truncation>,<occlusion>\n"
+    + dialect_rows("{f},{i},{x},{y},{w},{h},{s},zero,1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIALECTS))
+def test_read_mot_dialects_give_the_same_table(tmp_path: Path, name: str) -> None:
+    table = read_mot(write_text(tmp_path / "det.txt", DIALECTS[name]))
+    np.testing.assert_array_equal(table.frames, [1, 1, 2])
+    np.testing.assert_array_equal(table.ids, [7, 8, 7])
+    np.testing.assert_allclose(
+        table.boxes_xyxy, [[10.5, 20, 40.5, 60], [100, 0, 105, 6], [12, 21, 42, 62]]
+    )
+    np.testing.assert_array_equal(table.scores, [0.9, 0.25, 0.8])
+    np.testing.assert_array_equal(table.classes, [-1, -1, -1])
+
+
+def test_read_mot_six_columns_have_score_one(tmp_path: Path) -> None:
+    table = read_mot(write_text(tmp_path / "det.txt", "2,-1,10,20,30,40\n1,3,1,2,3,4\n"))
+    np.testing.assert_array_equal(table.frames, [1, 2])
+    np.testing.assert_array_equal(table.ids, [3, -1])
+    np.testing.assert_array_equal(table.scores, [1.0, 1.0])
+    np.testing.assert_array_equal(table.boxes_xyxy, [[1, 2, 4, 6], [10, 20, 40, 60]])
+    whitespace = read_mot(write_text(tmp_path / "ws.txt", "2 -1 10 20 30 40\n1 3 1 2 3 4\n"))
+    np.testing.assert_array_equal(whitespace.boxes_xyxy, table.boxes_xyxy)
+
+
+def test_read_mot_header_class_column_and_header_only(tmp_path: Path) -> None:
+    text = "frame,id,x,y,w,h,score,class\n1,-1,10,20,30,40,0.9,3\n1,-1,1,2,3,4,0.5,0\n"
+    table = read_mot(write_text(tmp_path / "det.txt", text))
+    np.testing.assert_array_equal(table.classes, [3, 0])
+    np.testing.assert_array_equal(table.visibility, [-1, -1])
+    # No id, no score column: -1 and 1.
+    bare = read_mot(write_text(tmp_path / "bare.txt", "frame x y w h\n4 1 2 3 4\n"))
+    assert bare.ids.tolist() == [-1] and bare.scores.tolist() == [1.0]
+    assert len(read_mot(write_text(tmp_path / "empty.txt", "frame,id,x,y,w,h\n\n"))) == 0
+
+
+def test_read_mot_skips_degenerate_rows_with_one_warning(tmp_path: Path) -> None:
+    """Zero width or height: skipped, one warning per file counting them, naming the first."""
+    text = (
+        f"{det_row(1)}\n{det_row(1, w=0)}\n{det_row(2)}\n{det_row(2, h=0.0)}\n"
+        f"{det_row(3, w=-0)}\n{det_row(3)}\n"
+    )
+    path = write_text(tmp_path / "det.txt", text)
+    with pytest.warns(EmtrackInputWarning) as caught:
+        table = read_mot(path)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(f"{path}:2: skipped 3 degenerate rows (zero width or height)")
+    assert "strict" in message
+    np.testing.assert_array_equal(table.frames, [1, 2, 3])
+    np.testing.assert_array_equal(table.boxes_xyxy[:, 2] - table.boxes_xyxy[:, 0], [30, 30, 30])
+    with pytest.raises(EmtrackInputError, match="must be > 0, got '0'") as info:
+        read_mot(path, strict=True)
+    assert info.value.line == 2
+    # Corners named by a header: x2 == x1 is degenerate too.
+    corners = write_text(tmp_path / "xyxy.txt", "frame x1 y1 x2 y2\n1 5 5 5 9\n1 5 5 8 9\n")
+    with pytest.warns(EmtrackInputWarning, match="xyxy.txt:2: skipped 1 degenerate row "):
+        assert read_mot(corners).boxes_xyxy.tolist() == [[5, 5, 8, 9]]
+
+
+def test_read_mot_skips_boxes_outside_the_image_when_its_size_is_known(tmp_path: Path) -> None:
+    rows = [
+        det_row(1, x=100, y=100),  # inside
+        det_row(1, x=-50, y=10, w=50),  # right edge at x = 0: outside
+        det_row(2, x=630, y=470, w=30, h=40),  # partly inside: kept
+        det_row(2, x=640, y=10),  # left edge at the image's width: outside
+        det_row(3, x=10, y=-100, h=90),  # above the image
+    ]
+    path = write_text(tmp_path / "det.txt", "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(read_mot(path)) == 5  # size unknown: all kept, no warning
+    with pytest.warns(EmtrackInputWarning, match=r"det.txt:2: skipped 3 degenerate rows \(zero"):
+        table = read_mot(path, image_size=(640, 480))
+    np.testing.assert_array_equal(table.boxes_xyxy[:, 0], [100, 630])
+    with pytest.raises(EmtrackInputError, match="outside the 640x480 image") as info:
+        read_mot(path, image_size=(640, 480), strict=True)
+    assert info.value.line == 2
 
 
 def test_read_mot_sorts_by_frame_stably(tmp_path: Path) -> None:
@@ -454,6 +593,61 @@ def test_write_mot_empty_table(tmp_path: Path) -> None:
     write_mot(path, MotTable.from_arrays(frames=[], boxes_xyxy=np.zeros((0, 4))))
     assert path.read_text() == ""
     assert len(read_mot(path)) == 0
+
+
+def test_write_mot_keeps_classes_in_column_8(tmp_path: Path) -> None:
+    table = MotTable.from_arrays(
+        frames=[1, 1], boxes_xyxy=[[0, 0, 10, 20], [5, 5, 6, 7]], ids=[1, 2], classes=[3, -1]
+    )
+    path = tmp_path / "res.txt"
+    write_mot(path, table)
+    assert path.read_text() == (
+        "1,1,0.000,0.000,10.000,20.000,1,3,-1\n1,2,5.000,5.000,1.000,2.000,1,-1,-1\n"
+    )
+    np.testing.assert_array_equal(read_mot(path).classes, [3, -1])
+
+
+# --------------------------------------------------------------------------------------------
+# read_timestamps
+# --------------------------------------------------------------------------------------------
+
+
+def test_read_timestamps_forms(tmp_path: Path) -> None:
+    text = "\ufefframe,seconds\r\n3,0.2\r\n\r\n1 , 0.0\r\n7\t0.5\r\n"
+    stamps = read_timestamps(write_text(tmp_path / "t.txt", text))
+    np.testing.assert_array_equal(stamps.frames, [1, 3, 7])
+    np.testing.assert_array_equal(stamps.seconds, [0.0, 0.2, 0.5])
+    np.testing.assert_array_equal(stamps.lines, [4, 2, 5])
+    assert stamps.path == str(tmp_path / "t.txt")
+    empty = read_timestamps(write_text(tmp_path / "e.txt", "frame seconds\n"))
+    assert len(empty.frames) == 0
+    made = Timestamps.from_arrays([5, 2], [1.5, 1.0])
+    assert made.frames.tolist() == [2, 5] and made.seconds.tolist() == [1.0, 1.5]
+    with pytest.raises(EmtrackInputError, match="must increase"):
+        Timestamps.from_arrays([1, 2], [1.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("1,0.0\n2,0.1,9\n", 2, "expected 2 fields frame,seconds, got 3"),
+        ("1,0.0\n2\n", 2, "expected 2 fields"),
+        ("1,0.0\n2.5,0.1\n", 2, "frame must be a whole number >= 1, got '2.5'"),
+        ("0,0.0\n", 1, "frame must be a whole number >= 1"),
+        ("x,0.0\n1,0\n", 1, "frame is not a number: 'x'"),
+        ("1,0.0\n2,nan\n", 2, "seconds must be a finite number, got 'nan'"),
+        ("1,0.0\n2,1e999\n", 2, "seconds must be a finite number"),
+        ("1,0.0\n2,0.1\n1,0.2\n", 3, "frame 1 is listed twice (also on line 1)"),
+        ("1,0.0\n2,0.1\n3,0.1\n", 3, "frame 3 at 0.1 s is not after frame 2 at 0.1 s (line 2)"),
+        ("2,1.0\n1,2.0\n", 1, "frame 2 at 1.0 s is not after frame 1 at 2.0 s"),
+    ],
+)
+def test_read_timestamps_errors(tmp_path: Path, text: str, line: int, fragment: str) -> None:
+    path = write_text(tmp_path / "t.txt", text)
+    with pytest.raises(EmtrackInputError) as info:
+        read_timestamps(path)
+    assert (info.value.path, info.value.line) == (str(path), line)
+    assert fragment in str(info.value)
 
 
 # --------------------------------------------------------------------------------------------

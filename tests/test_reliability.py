@@ -56,7 +56,7 @@ BAD_ROWS = [
     ("3,-1,10,100,30,70,NaN,-1,-1,-1", "column 7 (conf) must be finite"),
     ("3,-1,10,100,30,70,0.9,-1,-1,nan", "column 10 (Z) must be finite"),
     ("3,-1,10,100,-30,70,0.9,-1,-1,-1", "width w (column 5) must be > 0, got '-30'"),
-    ("3,-1,10,100,30,0,0.9,-1,-1,-1", "height h (column 6) must be > 0, got '0'"),
+    ("3,-1,10,100,30,-70,0.9,-1,-1,-1", "height h (column 6) must be > 0, got '-70'"),
     ("0,-1,10,100,30,70,0.9,-1,-1,-1", "frame (column 1) must be >= 1, got '0'"),
     ("-2,-1,10,100,30,70,0.9,-1,-1,-1", "frame (column 1) must be >= 1"),
     ("2.5,-1,10,100,30,70,0.9,-1,-1,-1", "frame (column 1) must be a whole number, got '2.5'"),
@@ -445,8 +445,8 @@ BAD_ARRAYS = [
     (np.zeros((1, 0)), "shape (N, 5)"),
     (np.array([[0, 0, 10, 10, np.nan]]), "row 0 is not finite"),
     (np.array([[0, 0, 10, 10, 0.9], [0, 0, np.inf, 10, 0.9]]), "row 1 is not finite"),
-    (np.array([[10, 0, 5, 10, 0.9]]), "row 0 has x2 <= x1"),
-    (np.array([[0, 10, 5, 10, 0.9]]), "row 0 has x2 <= x1 or y2 <= y1"),
+    (np.array([[10, 0, 5, 10, 0.9]]), "row 0 has x2 < x1"),
+    (np.array([[0, 10, 5, 5, 0.9]]), "row 0 has x2 < x1 or y2 < y1"),
     (np.array([["a", "b", "c", "d", "e"]]), "real numeric array, got dtype <U1"),
     (np.array([[0, 0, 10, 10, 0.9]], dtype=object), "got dtype object"),
     (np.ones((1, 5), dtype=bool), "got dtype bool"),
@@ -577,8 +577,9 @@ def test_single_frame_sequence_and_boxes_outside_the_image(tmp_path: Path) -> No
     one = "1,-1,10,100,30,70,0.9,-1,-1,-1\n1,-1,-20,-40,30,70,0.9,-1,-1,-1\n"
     result = read_mot_text(tmp_path, _track_text(tmp_path, one, num_frames=1))
     assert len(result) == 2 and result.frames.tolist() == [1, 1]
-    # A walker leaving the 640x480 image on the right: boxes cross and pass the border.
-    rows = [f"{f},-1,{600 + 8 * f},200,40,90,0.9,-1,-1,-1" for f in range(1, 11)]
+    # A walker leaving the 640x480 image on the right: boxes cross the border (a box entirely
+    # outside would be a degenerate row, skipped with a warning).
+    rows = [f"{f},-1,{590 + 4 * f},200,40,90,0.9,-1,-1,-1" for f in range(1, 11)]
     result = read_mot_text(tmp_path, _track_text(tmp_path, "\n".join(rows) + "\n"))
     assert len(result) == 10 and len(set(result.ids.tolist())) == 1
     assert result.boxes_xyxy[:, 2].max() > 640

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from emtrack.errors import EmtrackInputError
+from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 
 __version__ = "0.1.0"
-__all__ = ["EmtrackInputError", "Tracker", "TrackerConfig", "__version__"]
+__all__ = ["EmtrackInputError", "EmtrackInputWarning", "Tracker", "TrackerConfig", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -26,3 +26,12 @@ class EmtrackInputError(ValueError):
         if self.line is None:
             return f"{self.path}: {self.message}"
         return f"{self.path}:{self.line}: {self.message}"
+
+
+class EmtrackInputWarning(UserWarning):
+    """Input that is plausible but partly unusable, e.g. degenerate rows that were skipped.
+
+    Turn it into an error with ``warnings.simplefilter("error", EmtrackInputWarning)``, or use
+    the ``strict`` options (``read_mot(strict=True)``, ``Tracker(strict=True)``,
+    ``emtrack track --strict``), which raise :class:`EmtrackInputError` instead.
+    """

@@ -21,7 +21,15 @@ from emtrack.cli.options import (
 )
 from emtrack.cli.output import is_quiet
 from emtrack.errors import EmtrackInputError
-from emtrack.io import MotTable, SeqInfo, read_mot, read_seqinfo, write_json
+from emtrack.io import (
+    MotTable,
+    SeqInfo,
+    Timestamps,
+    read_mot,
+    read_seqinfo,
+    read_timestamps,
+    write_json,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -99,6 +107,25 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="track the sequences of a folder in N processes at once; the result files are "
         "the same as with 1 (default: 1)",
     )
+    track.add_argument(
+        "--strict",
+        action="store_true",
+        help="degenerate det rows (zero width or height, or entirely outside the image) are an "
+        "error; by default they are skipped with one warning per file",
+    )
+    track.add_argument(
+        "--class-agnostic",
+        action="store_true",
+        help="track detections of all classes together; by default, when the det file has a "
+        "class column, each class is tracked on its own (ids unique across classes)",
+    )
+    track.add_argument(
+        "--timestamps",
+        metavar="FILE",
+        help="the time of each frame: lines 'frame,seconds'; frames not listed are dropped "
+        "frames (not frames without detections); with a folder of sequences, a folder of "
+        "<seq>.txt files (see docs/inputs.md)",
+    )
     add_config_flags(track.add_argument_group("tracker settings"), TRACKER_FLAGS, "tracker")
     track.set_defaults(handler=_cmd_track)
     evaluate = commands.add_parser(
@@ -131,19 +158,31 @@ class _TrackJob:
     det: Path
     seqinfo: Path | None  # None: no seqinfo.ini, --frame-rate given
     out: Path
+    timestamps: Path | None = None
 
-    def read(self, frame_rate: float | None) -> tuple[MotTable, SeqInfo]:
-        """The detections and the sequence's frame rate and length (``frame_rate`` wins)."""
-        detections = read_mot(self.det)
+    def read(
+        self, frame_rate: float | None, strict: bool = False
+    ) -> tuple[MotTable, SeqInfo, Timestamps | None]:
+        """The detections, the sequence's frame rate and length (``frame_rate`` wins), and
+        the frame times if given; boxes outside the image are degenerate when its size is
+        known."""
+        stamps = None if self.timestamps is None else read_timestamps(self.timestamps)
         if self.seqinfo is not None:
             info = read_seqinfo(self.seqinfo)
+            size = None
+            if info.im_width is not None and info.im_height is not None:
+                size = (info.im_width, info.im_height)
+            detections = read_mot(self.det, strict=strict, image_size=size)
             if frame_rate is not None:
                 info = dataclasses.replace(info, frame_rate=frame_rate)
-            return detections, info
+            return detections, info, stamps
         assert frame_rate is not None
+        detections = read_mot(self.det, strict=strict)
         name = self.name or (self.det.parent.parent.name if self.det.parent.name == "det" else "")
         length = int(detections.frames.max()) if len(detections) else 1
-        return detections, SeqInfo(name or self.det.stem, frame_rate, length)
+        if stamps is not None and len(stamps.frames):
+            length = max(length, int(stamps.frames.max()))
+        return detections, SeqInfo(name or self.det.stem, frame_rate, length), stamps
 
 
 def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
@@ -160,6 +199,12 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
             )
         if out.exists() and not out.is_dir():
             raise EmtrackInputError("--out must be a folder when --det is a folder", out)
+        stamps_dir = None if args.timestamps is None else Path(args.timestamps)
+        if stamps_dir is not None and not stamps_dir.is_dir():
+            raise EmtrackInputError(
+                "--timestamps must be a folder of <seq>.txt files when --det is a folder",
+                stamps_dir,
+            )
         jobs = []
         for sequence in find_sequences(det, args.det_name):
             if sequence.seqinfo is None and args.frame_rate is None:
@@ -168,13 +213,23 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
                     "it); add one, or give --frame-rate",
                     sequence.det.parent.parent,
                 )
+            stamps = None
+            if stamps_dir is not None:
+                stamps = stamps_dir / f"{sequence.name}.txt"
+                if not stamps.is_file():
+                    raise EmtrackInputError(
+                        f"no timestamps file for sequence {sequence.name} (--timestamps is a "
+                        "folder: one <seq>.txt per sequence)",
+                        stamps,
+                    )
             target = out / f"{sequence.name}.txt"
-            jobs.append(_TrackJob(sequence.name, sequence.det, sequence.seqinfo, target))
+            jobs.append(_TrackJob(sequence.name, sequence.det, sequence.seqinfo, target, stamps))
         return jobs
     if not det.is_file():
         raise EmtrackInputError("det file not found", det)
     if out.is_dir():
         raise EmtrackInputError("--out is a folder; give the result file's name", out)
+    stamps_file = None if args.timestamps is None else Path(args.timestamps)
     seqinfo: Path | None
     if args.seqinfo is not None:
         seqinfo = Path(args.seqinfo)
@@ -188,7 +243,7 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
                     det,
                 )
             seqinfo = None
-    return [_TrackJob(None, det, seqinfo, out)]
+    return [_TrackJob(None, det, seqinfo, out, stamps_file)]
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
@@ -202,22 +257,24 @@ def _cmd_track(args: argparse.Namespace) -> int:
     jobs = _track_jobs(args)
     # Read and check every input before tracking anything, and track everything before
     # writing anything: bad input leaves no output.
-    inputs = [(job, *job.read(args.frame_rate)) for job in jobs]
+    inputs = [(job, *job.read(args.frame_rate, args.strict)) for job in jobs]
     model = load_model(args.model)
     runs = []
     # A bar over the sequences: hidden for one file, with -q, and when stderr is no terminal.
     quiet = is_quiet(args) or len(inputs) < 2
     tracked = track_sequences(
-        [(detections, seqinfo) for _, detections, seqinfo in inputs],
+        [(detections, seqinfo) for _, detections, seqinfo, _ in inputs],
         model=model,
         config=config,
         offline=args.offline,
         workers=args.workers,
+        class_agnostic=args.class_agnostic,
+        timestamps=[stamps for *_, stamps in inputs],
     )
     bar = tqdm(
         tracked, total=len(inputs), desc="tracking", unit="seq", disable=True if quiet else None
     )
-    for (job, _, seqinfo), run in zip(inputs, bar, strict=True):
+    for (job, _, seqinfo, _), run in zip(inputs, bar, strict=True):
         runs.append((job.name or seqinfo.name, job, run))
     for name, job, run in runs:
         write_mot(job.out, run.result)

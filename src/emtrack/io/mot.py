@@ -1,11 +1,13 @@
 """MOTChallenge text formats: detection, ground-truth and result files, ``seqinfo.ini``.
 
 This is the only place where boxes change format: files hold ``x, y, w, h`` (top-left corner,
-width, height, in pixels); everything inside emtrack uses ``boxes_xyxy`` ``[x1, y1, x2, y2]``.
+width, height, in pixels; or corners, when a header line names them); everything inside
+emtrack uses ``boxes_xyxy`` ``[x1, y1, x2, y2]``.
 
-Row formats accepted by :func:`read_mot` (fields separated by commas, spaces around fields
-allowed):
+Row formats accepted by :func:`read_mot` without a header line (fields separated by commas,
+spaces around fields allowed, or by spaces or tabs when the first line has no comma):
 
+* 6 columns ``frame,id,x,y,w,h`` (score 1), when every row has 6 columns;
 * 7 columns ``frame,id,x,y,w,h,conf`` (a common short result/detection format);
 * 8 columns ``frame,id,x,y,w,h,conf,X``: read like 10 columns with the world coordinates cut off;
 * 9 columns ``frame,id,x,y,w,h,conf,class,visibility`` (MOT16/17/20 ground truth);
@@ -13,15 +15,18 @@ allowed):
   the world coordinates ``X, Y, Z`` are checked to be numbers and then dropped;
 * more than 10 columns: the columns after the 10th are ignored (not even parsed).
 
-Rows with different column counts may be mixed; each row is read by its own count. ``class`` and
-``visibility`` are only known for 9-column rows and are -1 for all others.
+Rows with 7 or more columns may be mixed; each row is read by its own count. ``class`` and
+``visibility`` are only known for 9-column rows and are -1 for all others. A header line (a
+first line without a number) names the columns instead, in any order, and then every row has
+as many columns as it (see :mod:`emtrack.io.dialect`). ``docs/inputs.md`` has the table of
+every accepted form and of what each bad input gets.
 """
 
 from __future__ import annotations
 
 import codecs
-import itertools
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -29,8 +34,10 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from emtrack.errors import EmtrackInputError
+from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 from emtrack.io.atomic import atomic_write
+from emtrack.io.dialect import header_layout, is_header, split_fields
+from emtrack.io.rows import parse_rows
 
 __all__ = [
     "MotTable",
@@ -42,18 +49,8 @@ __all__ = [
     "write_mot",
 ]
 
-_MIN_COLUMNS = 7
-_MAX_PARSED_COLUMNS = 10
 # Largest magnitude at which every integer is exactly representable in float64.
 _MAX_EXACT_INTEGER = float(2**53)
-
-
-def _column_names(num_columns: int) -> tuple[str, ...]:
-    """Names of the first ``min(num_columns, 10)`` columns of a row with ``num_columns`` fields."""
-    base = ("frame", "id", "x", "y", "w", "h", "conf")
-    if num_columns == 9:
-        return (*base, "class", "visibility")
-    return (*base, "X", "Y", "Z")[: min(num_columns, _MAX_PARSED_COLUMNS)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,93 +361,6 @@ def _raise_non_ascii(text: str, path: Path) -> NoReturn:
     )
 
 
-def _integral(values: np.ndarray) -> np.ndarray:
-    """Elementwise: finite whole number of magnitude <= 2**53."""
-    with np.errstate(invalid="ignore"):
-        return (np.floor(values) == values) & (np.abs(values) <= _MAX_EXACT_INTEGER)
-
-
-def _value_problems(values: np.ndarray, num_columns: int) -> list[tuple[np.ndarray, int, str]]:
-    """The checks on parsed rows, shared by the vectorised and the per-line path.
-
-    Args:
-        values: ``(M, K)`` float64, the first ``K = min(num_columns, 10)`` fields of M rows.
-        num_columns: Number of fields of these rows.
-
-    Returns:
-        ``(ok, column, message)`` triples, in the order the per-line path reports them:
-        ``ok`` is an ``(M,)`` bool array, ``column`` the 0-based column the message is about and
-        ``message`` a template with ``{text}`` for that field's text.
-    """
-    names = _column_names(num_columns)
-    finite = np.isfinite(values)
-    checks = [
-        (finite[:, j], j, f"column {j + 1} ({name}) must be finite, got {{text}}")
-        for j, name in enumerate(names)
-    ]
-    frame, ids, width, height = values[:, 0], values[:, 1], values[:, 4], values[:, 5]
-    with np.errstate(invalid="ignore"):
-        checks += [
-            (_integral(frame), 0, "frame (column 1) must be a whole number, got {text}"),
-            (frame >= 1, 0, "frame (column 1) must be >= 1, got {text}"),
-            (_integral(ids), 1, "id (column 2) must be a whole number, got {text}"),
-            (width > 0, 4, "width w (column 5) must be > 0, got {text}"),
-            (height > 0, 5, "height h (column 6) must be > 0, got {text}"),
-        ]
-        if num_columns == 9:
-            checks.append(
-                (_integral(values[:, 7]), 7, "class (column 8) must be a whole number, got {text}")
-            )
-    return checks
-
-
-def _row_problem(tokens: list[str]) -> str | None:
-    """What is wrong with one row (its comma-separated fields), or None if it is valid."""
-    n = len(tokens)
-    if n < _MIN_COLUMNS:
-        return (
-            f"too few columns: {n}, need at least {_MIN_COLUMNS} "
-            "(frame,id,x,y,w,h,conf), separated by commas"
-        )
-    names = _column_names(n)
-    values = np.empty((1, len(names)), dtype=np.float64)
-    for j, name in enumerate(names):
-        text = tokens[j].strip()
-        if not text:
-            return f"column {j + 1} ({name}) is empty"
-        try:
-            if "_" in text:
-                raise ValueError(text)
-            values[0, j] = float(text)
-        except ValueError:
-            return f"column {j + 1} ({name}) is not a number: {text!r}"
-    for ok, column, message in _value_problems(values, n):
-        if not ok[0]:
-            return message.format(text=repr(tokens[column].strip()))
-    return None
-
-
-def _check_rows(lines: list[str], line_numbers: list[int], path: Path) -> None:
-    """Raise for the first invalid row in file order (the slow path, run only after a failure).
-
-    Args:
-        lines: The non-blank lines, stripped.
-        line_numbers: Their 1-based line numbers in the file.
-        path: The file, for the message.
-    """
-    for line, number in zip(lines, line_numbers, strict=True):
-        problem = _row_problem(line.split(","))
-        if problem is not None:
-            raise EmtrackInputError(problem, path, number)
-
-
-def _raise_first_problem(lines: list[str], line_numbers: list[int], path: Path) -> NoReturn:
-    """Like :func:`_check_rows`, for when the vectorised path has already found a problem."""
-    _check_rows(lines, line_numbers, path)
-    # The vectorised and per-line checks agree by construction, so this is not reached.
-    raise EmtrackInputError("invalid content (could not locate the bad line)", path)
-
-
 def _empty_table(path: str) -> MotTable:
     return MotTable(
         frames=np.zeros(0, dtype=np.int64),
@@ -463,27 +373,43 @@ def _empty_table(path: str) -> MotTable:
     )
 
 
-def read_mot(path: str | PathLike[str]) -> MotTable:
-    """Read a MOTChallenge detection, ground-truth or result file.
+def read_mot(
+    path: str | PathLike[str],
+    *,
+    strict: bool = False,
+    image_size: tuple[int, int] | None = None,
+) -> MotTable:
+    """Read a MOTChallenge detection, ground-truth or result file, in any of its dialects.
 
-    Fields are separated by commas (the MOTChallenge standard; whitespace-separated files are
-    rejected with a "too few columns" error). Spaces around fields, CRLF line endings, a UTF-8
-    BOM and blank lines are fine; rows may come in any order (they are sorted by frame, stably)
-    and frames may have no rows. See the module docstring for the accepted column layouts.
+    Fields are separated by commas (the MOTChallenge standard; spaces around fields allowed)
+    or, when the first line has no comma, by runs of spaces or tabs. A first line with no
+    number in it is a header naming the columns (see :func:`~emtrack.io.dialect.header_layout`);
+    without one, the columns follow from their number (see the module docstring). CRLF line
+    endings, a UTF-8 BOM and blank lines are fine; rows may come in any order (they are sorted
+    by frame, stably) and frames may have no rows.
+
+    Degenerate rows, boxes of zero width or height (e.g. clipped at the image border) or, when
+    ``image_size`` is given, entirely outside the image, are skipped with one
+    :class:`~emtrack.errors.EmtrackInputWarning` per file that counts them and names the first
+    line (``strict``: an error).
 
     Args:
         path: The text file.
+        strict: Degenerate rows are an error instead of being skipped.
+        image_size: ``(width, height)`` of the images in pixels (``seqinfo.ini``'s
+            ``imWidth``, ``imHeight``), if known.
 
     Returns:
-        The rows, sorted by frame; boxes converted from ``x, y, w, h`` to ``[x1, y1, x2, y2]``.
-        An empty file gives an empty table.
+        The rows, sorted by frame; boxes converted to ``[x1, y1, x2, y2]``. An empty file (or
+        one with a header only) gives an empty table.
 
     Raises:
         EmtrackInputError: The file is missing, unreadable, binary, not UTF-8 or not ASCII
-            (a UTF-8 BOM is allowed), or a row is
-            invalid: fewer than 7 columns, a field that is empty or not a number (the column and
-            its text are named), NaN or Inf, frame not a whole number >= 1, id or class not a
-            whole number, width or height <= 0. The message names the file and 1-based line.
+            (a UTF-8 BOM is allowed), a first line that is neither numbers nor a header, or a
+            row is invalid: too few columns (or not as many as the header names), a field
+            that is empty or not a number (the column and its text are named), NaN or Inf,
+            frame not a whole number >= 1, id or class not a whole number, negative width or
+            height (``x2 < x1`` with corners). The message names the file and 1-based line.
     """
     file_path = Path(path)
     text = _read_text(file_path)
@@ -499,58 +425,53 @@ def read_mot(path: str | PathLike[str]) -> MotTable:
     if not lines:
         return _empty_table(str(file_path))
 
-    num_rows = len(lines)
-    counts = np.fromiter((line.count(",") for line in lines), dtype=np.int64, count=num_rows) + 1
-    if counts.min() < _MIN_COLUMNS:
-        _raise_first_problem(lines, line_numbers, file_path)
-    if "_" in text:  # float() accepts "1_000"; we do not.
-        _check_rows(lines, line_numbers, file_path)
-
-    frames = np.empty(num_rows, dtype=np.float64)
-    ids = np.empty(num_rows, dtype=np.float64)
-    xywh = np.empty((num_rows, 4), dtype=np.float64)
-    scores = np.empty(num_rows, dtype=np.float64)
-    classes = np.full(num_rows, -1.0, dtype=np.float64)
-    visibility = np.full(num_rows, -1.0, dtype=np.float64)
-    unique_counts = np.unique(counts).tolist()
-    for num_columns in unique_counts:
-        k = min(num_columns, _MAX_PARSED_COLUMNS)
-        where: slice | np.ndarray
-        tokens: Iterable[str]
-        if len(unique_counts) == 1:
-            where = slice(None)
-            group = lines
-        else:
-            where = np.flatnonzero(counts == num_columns)
-            group = [lines[i] for i in where.tolist()]
-        if num_columns == k:  # one split of the whole group is much faster than one per line
-            tokens = ",".join(group).split(",")
-        else:
-            tokens = itertools.chain.from_iterable(line.split(",")[:k] for line in group)
-        try:
-            values = np.fromiter(map(float, tokens), dtype=np.float64, count=len(group) * k)
-        except ValueError:
-            _raise_first_problem(lines, line_numbers, file_path)
-        values = values.reshape(len(group), k)
-        if not all(ok.all() for ok, _, _ in _value_problems(values, num_columns)):
-            _raise_first_problem(lines, line_numbers, file_path)
-        frames[where] = values[:, 0]
-        ids[where] = values[:, 1]
-        xywh[where] = values[:, 2:6]
-        scores[where] = values[:, 6]
-        if num_columns == 9:
-            classes[where] = values[:, 7]
-            visibility[where] = values[:, 8]
-
-    boxes_xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    return MotTable.from_arrays(
-        frames=frames.astype(np.int64),
-        boxes_xyxy=boxes_xyxy,
-        scores=scores,
-        ids=ids.astype(np.int64),
-        classes=classes.astype(np.int64),
-        visibility=visibility,
+    comma = "," in lines[0]
+    header = None
+    underscores = "_" in text
+    first_fields = split_fields(lines[0], comma)
+    if is_header(first_fields):
+        header = header_layout(first_fields, file_path, line_numbers[0])
+        lines, line_numbers = lines[1:], line_numbers[1:]
+        underscores = underscores and any("_" in line for line in lines)
+        if not lines:
+            return _empty_table(str(file_path))
+    rows = parse_rows(
+        lines, line_numbers, file_path, comma, header, strict, image_size, underscores
+    )
+    table = MotTable.from_arrays(
+        frames=rows.frames.astype(np.int64),
+        boxes_xyxy=rows.boxes_xyxy,
+        scores=rows.scores,
+        ids=rows.ids.astype(np.int64),
+        classes=rows.classes.astype(np.int64),
+        visibility=rows.visibility,
         path=str(file_path),
+    )
+    if not np.any(rows.degenerate):
+        return table
+    _warn_degenerate(file_path, rows.degenerate, line_numbers, image_size)
+    keep = ~rows.degenerate[np.argsort(rows.frames, kind="stable")]
+    return table.select(keep)
+
+
+def _warn_degenerate(
+    path: Path,
+    degenerate: np.ndarray,
+    line_numbers: list[int],
+    image_size: tuple[int, int] | None,
+) -> None:
+    """The one warning of a file with degenerate rows: their count and the first line."""
+    count = int(np.count_nonzero(degenerate))
+    first = line_numbers[int(np.argmax(degenerate))]
+    what = "zero width or height"
+    if image_size is not None:
+        what += f", or entirely outside the {image_size[0]}x{image_size[1]} image"
+    warnings.warn(
+        EmtrackInputWarning(
+            f"{path}:{first}: skipped {count} degenerate row{'s' if count > 1 else ''} ({what}); "
+            f"the first is line {first} (strict / --strict makes them an error)"
+        ),
+        stacklevel=3,
     )
 
 
@@ -565,10 +486,12 @@ def write_mot(path: str | PathLike[str], table: MotTable) -> None:
     """Write a MOTChallenge result file atomically: ``frame,id,x,y,w,h,score,-1,-1,-1`` rows.
 
     Coordinates are written with 3 decimals (``%.3f``), scores with 6 significant digits
-    (``%.6g``, so detection scores round-trip exactly), frame and id as integers. The parent
-    folder is created if missing. ``classes`` and ``visibility`` are not written (the result
-    format has no such columns). The file is replaced atomically (see :func:`atomic_write`): on
-    error the old file, if any, is untouched.
+    (``%.6g``, so detection scores round-trip exactly), frame and id as integers. A table with
+    classes (any ``classes`` other than -1) is written as 9-column rows
+    ``frame,id,x,y,w,h,score,class,-1`` instead: the class in column 8, as in MOT16/17/20 files,
+    so that ``read_mot`` reads it back. ``visibility`` is not written. The parent folder is
+    created if missing. The file is replaced atomically (see :func:`atomic_write`): on error
+    the old file, if any, is untouched.
 
     Args:
         path: Output file.
@@ -598,14 +521,13 @@ def write_mot(path: str | PathLike[str], table: MotTable) -> None:
             out_path,
         )
     d = _COORDINATE_DECIMALS
-    row_format = f"%d,%d,%.{d}f,%.{d}f,%.{d}f,%.{d}f,%.6g,-1,-1,-1\n"
-    columns = zip(
-        table.frames.tolist(),
-        table.ids.tolist(),
-        *xywh.T.tolist(),
-        table.scores.tolist(),
-        strict=True,
-    )
+    fields = [table.frames.tolist(), table.ids.tolist(), *xywh.T.tolist(), table.scores.tolist()]
+    if np.any(table.classes != -1):
+        row_format = f"%d,%d,%.{d}f,%.{d}f,%.{d}f,%.{d}f,%.6g,%d,-1\n"
+        fields.append(table.classes.tolist())
+    else:
+        row_format = f"%d,%d,%.{d}f,%.{d}f,%.{d}f,%.{d}f,%.6g,-1,-1,-1\n"
+    columns = zip(*fields, strict=True)
     text = "".join([row_format % row for row in columns])
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(out_path, "w") as handle:

@@ -84,20 +84,33 @@ def frame_offsets(index: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def first_pass_track_ids(
-    detections: MotTable, seqinfo: SeqInfo, weights: AssociationWeights
+    detections: MotTable,
+    seqinfo: SeqInfo,
+    weights: AssociationWeights,
+    tracked_frames: np.ndarray | None = None,
+    seconds: np.ndarray | None = None,
 ) -> np.ndarray:
     """The track of every detection in a score-agnostic pass (:data:`FIRST_PASS_CONFIG`).
+
+    Args:
+        detections: the input; seqinfo: its frame rate and length; weights: the model.
+        tracked_frames: ``(K,)`` the frames to track (None: ``1 … seq_length``);
+            ``seconds``: their times (None: at the frame rate), as in
+            :func:`~emtrack.track.track_sequence`.
 
     Returns:
         ``(N,)`` int64, one id per track; a detection on no track gets an id of its own.
     """
-    num_frames = seqinfo.seq_length
+    if tracked_frames is None:
+        tracked_frames = np.arange(1, seqinfo.seq_length + 1)
     tracker = Tracker(seqinfo.frame_rate, weights, FIRST_PASS_CONFIG, keep_history=True)
-    index = detections.frame_index(num_frames)
+    index = detections.frame_index(seqinfo.seq_length)
+    updates = [index[frame - 1] for frame in tracked_frames.tolist()]
     dets = np.concatenate([detections.boxes_xyxy, np.ones((len(detections), 1))], 1)
-    for frame in range(1, num_frames + 1):
-        tracker.update(dets[index[frame - 1]])
-    order, starts = frame_offsets(index)
+    for k, rows in enumerate(updates):
+        tracker.update(dets[rows], None if seconds is None else float(seconds[k]))
+    # The history counts updates, and its rows are those of each update's array.
+    order, starts = frame_offsets(updates)
     ids = np.full(len(detections), -1, np.int64)
     for history in tracker.history.values():
         ids[order[starts[history.frames - 1] + history.rows]] = history.track_id
@@ -111,8 +124,13 @@ def fit_sequence(
     seqinfo: SeqInfo,
     weights: AssociationWeights,
     config: TrackerConfig,
+    tracked_frames: np.ndarray | None = None,
+    seconds: np.ndarray | None = None,
 ) -> SequenceFit:
     """Fit the settings ``config`` leaves to the data (see the module docstring).
+
+    ``tracked_frames`` and ``seconds``: the frames the first pass tracks and their times (as
+    :func:`first_pass_track_ids` takes them); the fits work on frame numbers.
 
     With ``score_normalisation="auto"`` the score calibration is fitted, and with
     ``noise="fit"`` the noise constants; the fixed choices fit nothing.
@@ -122,7 +140,7 @@ def fit_sequence(
     choose_camera = config.camera_model == "auto" and config.camera_motion_s > 0
     if not (fit_scores or fit_noise_constants or choose_camera) or len(detections) == 0:
         return SequenceFit(calibration=constant_calibration() if fit_scores else None)
-    track_ids = first_pass_track_ids(detections, seqinfo, weights)
+    track_ids = first_pass_track_ids(detections, seqinfo, weights, tracked_frames, seconds)
     calibration = fit_score_calibration(detections.scores, track_ids)
     probabilities = calibration(detections.scores)
     scale = (

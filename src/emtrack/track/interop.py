@@ -10,9 +10,11 @@ Contract for ``supervision.Detections`` (the same as ``trackers``' SORT): the ou
 ``Detections`` with **every input row, in input order**, and everything the input carried
 (``class_id``, ``mask``, ``data``, ``metadata``) kept; ``tracker_id`` is the track id (>= 1) of
 the detections assigned to a reported track and -1 for the others (tentative tracks, false
-positives, low scores). Keep the tracked rows with ``dets[dets.tracker_id >= 0]``. Boxes are
-``xyxy``; a missing ``confidence`` counts as 1.0 for every row, as in ``trackers``. emtrack is
-class-agnostic: a track may link detections of different ``class_id``.
+positives, low scores, rows of zero width or height). Keep the tracked rows with
+``dets[dets.tracker_id >= 0]``. Boxes are ``xyxy``; a missing ``confidence`` counts as 1.0 for
+every row, as in ``trackers``. ``class_id`` is the class column of :meth:`Tracker.update`: each
+class is tracked on its own (track ids unique across classes), unless the tracker is
+``class_agnostic``; without ``class_id`` all rows are one class.
 
 supervision is optional (``pip install supervision``); nothing here imports it until a
 ``Detections`` is built.
@@ -42,20 +44,28 @@ def is_supervision_detections(value: object) -> bool:
     return cls.__name__ == "Detections" and cls.__module__.split(".")[0] == "supervision"
 
 
-def update_detections(tracker: Tracker, detections: Any) -> Any:
+def update_detections(
+    tracker: Tracker,
+    detections: Any,
+    timestamp: float | None = None,
+    *,
+    strict: bool | None = None,
+) -> Any:
     """Track one frame given as ``supervision.Detections`` (see the module docstring).
 
     Args:
         tracker: The tracker (its state advances by one frame).
-        detections: ``sv.Detections`` with ``xyxy`` ``(N, 4)`` and optional ``confidence``
-            ``(N,)``.
+        detections: ``sv.Detections`` with ``xyxy`` ``(N, 4)``, optional ``confidence``
+            ``(N,)`` and optional ``class_id`` ``(N,)``.
+        timestamp: The frame's time in seconds, as in :meth:`Tracker.update`.
+        strict: As in :meth:`Tracker.update`.
 
     Returns:
         A new ``sv.Detections``: the input rows with ``tracker_id`` ``(N,)`` int set.
 
     Raises:
-        EmtrackInputError: Boxes or confidences of the wrong shape, not finite, or with
-            ``x2 <= x1`` / ``y2 <= y1`` (the row is named).
+        EmtrackInputError: Boxes, confidences or class ids of the wrong shape, not finite,
+            or with ``x2 < x1`` / ``y2 < y1`` (the row is named); a bad ``timestamp``.
     """
     xyxy = np.asarray(detections.xyxy, dtype=float)
     n = len(xyxy)
@@ -71,7 +81,16 @@ def update_detections(tracker: Tracker, detections: Any) -> Any:
             raise EmtrackInputError(
                 f"Detections.confidence must have shape ({n},), got {confidence.shape}"
             )
-    tracked = tracker.update(np.concatenate([xyxy, confidence[:, None]], 1))
+    columns = [xyxy, confidence[:, None]]
+    if detections.class_id is not None:
+        class_id = np.asarray(detections.class_id).reshape(-1)
+        if class_id.shape != (n,) or class_id.dtype.kind not in "iuf":
+            raise EmtrackInputError(
+                f"Detections.class_id must be ({n},) numbers, got shape {class_id.shape} "
+                f"and dtype {class_id.dtype}"
+            )
+        columns.append(class_id[:, None].astype(float))
+    tracked = tracker.update(np.concatenate(columns, 1), timestamp, strict=strict)
     tracker_id = np.full(n, -1, dtype=int)
     tracker_id[tracker.last_rows] = tracked[:, 4].astype(int)
     result = detections[np.arange(n)] if n else _empty_like(detections)
@@ -96,6 +115,7 @@ class EmtrackTracker:
             shipped model.
         config: Tracker settings (default ``TrackerConfig()``; its scores thresholds assume
             confidences in 0-1).
+        class_agnostic: Track all ``class_id`` values together (default: each on its own).
 
     Example:
         >>> import numpy as np, supervision as sv  # doctest: +SKIP
@@ -113,10 +133,13 @@ class EmtrackTracker:
         frame_rate: float = 30.0,
         model: str | Path | AssociationWeights | None = None,
         config: TrackerConfig | None = None,
+        class_agnostic: bool = False,
     ) -> None:
         from emtrack.track.tracker import Tracker
 
-        self.tracker = Tracker(frame_rate=frame_rate, model=model, config=config)
+        self.tracker = Tracker(
+            frame_rate=frame_rate, model=model, config=config, class_agnostic=class_agnostic
+        )
         self._warned: set[str] = set()
 
     def update(
@@ -127,7 +150,8 @@ class EmtrackTracker:
         Args:
             detections: ``sv.Detections`` (``xyxy``, optional ``confidence``).
             frame: The image; ignored (emtrack uses no appearance), with a warning once.
-            timestamp: Ignored (emtrack assumes the fixed ``frame_rate``), with a warning once.
+            timestamp: The frame's time in seconds (see :meth:`Tracker.update`); None: one
+                frame after the previous update.
 
         Returns:
             ``sv.Detections``: every input row, ``tracker_id`` set (-1 = not tracked).
@@ -139,12 +163,7 @@ class EmtrackTracker:
             )
         if frame is not None:
             self._warn_once("frame", "the frame is ignored (emtrack uses boxes only)")
-        if timestamp is not None:
-            self._warn_once(
-                "timestamp",
-                "timestamps are ignored: emtrack assumes the fixed frame_rate given at creation",
-            )
-        return update_detections(self.tracker, detections)
+        return update_detections(self.tracker, detections, timestamp)
 
     def reset(self) -> None:
         """Forget all tracks; ids start again at 1 (call it between videos)."""

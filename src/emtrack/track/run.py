@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import multiprocessing
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 
 from emtrack.errors import EmtrackInputError
-from emtrack.io import MotTable, SeqInfo
+from emtrack.io import MotTable, SeqInfo, Timestamps
 from emtrack.track.config import TrackerConfig
 from emtrack.track.fit import SequenceFit, fit_sequence, frame_offsets
 from emtrack.track.offline import offline_tracks
 from emtrack.track.tracker import Tracker
 from emtrack.track.weights import AssociationWeights, load_model
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,16 +31,27 @@ class TrackRun:
 
     Attributes:
         result: reported boxes with track ids >= 1 (score column: the detection's score,
-            0 for boxes filled in by the offline pass).
+            0 for boxes filled in by the offline pass; class column: the detection's class
+            where the detections have classes, else -1).
         update_seconds: time spent in ``Tracker.update`` calls only.
-        num_frames: frames tracked.
-        fit: what was fitted to the input (score calibration, ...).
+        num_frames: frames tracked (``Tracker.update`` calls).
+        dropped_frames: frames of ``1 … seq_length`` not tracked: absent from the timestamps,
+            or between the frames of a det file whose frames with detections all lie on a
+            stride (see :func:`track_sequence`).
+        fits: what was fitted to the input (score calibration, noise, camera), one per class
+            tracked on its own (by class value; ``None`` for a file tracked as one).
     """
 
     result: MotTable
     update_seconds: float
     num_frames: int
-    fit: SequenceFit = field(default_factory=SequenceFit)
+    dropped_frames: int = 0
+    fits: dict[float | None, SequenceFit] = field(default_factory=dict)
+
+    @property
+    def fit(self) -> SequenceFit:
+        """The fit of a file tracked as one (the first class's otherwise)."""
+        return next(iter(self.fits.values()), SequenceFit())
 
 
 def track_sequence(
@@ -45,17 +60,40 @@ def track_sequence(
     model: str | Path | AssociationWeights | None = None,
     config: TrackerConfig | None = None,
     offline: bool = False,
+    *,
+    class_agnostic: bool = False,
+    timestamps: Timestamps | None = None,
 ) -> TrackRun:
-    """Track every frame ``1 … seqinfo.seq_length``.
+    """Track every frame ``1 … seqinfo.seq_length`` (or those that ``timestamps`` lists).
+
+    First the tracker is fitted to the input (:func:`~emtrack.track.fit.fit_sequence`: score
+    calibration, noise constants, camera model, as ``config`` asks), then it tracks.
+
+    **Classes.** When the detections hold more than one class (``detections.classes``), each
+    class is tracked on its own, exactly as if its rows were the whole file (fitting, online
+    tracking, offline pass), with track ids unique across classes (numbered by first frame,
+    then class); the result keeps each box's class. ``class_agnostic`` tracks all rows
+    together (the result still gives each detection's class online; offline boxes get -1, as
+    a track may then mix classes).
+
+    **Time.** ``timestamps`` lists the frames the detector saw and their times: only those are
+    tracked, each predicted over the real time since the previous one, and the frames not
+    listed are dropped frames (not frames without detections: no track is lost for missing
+    them). Without ``timestamps``, every frame is tracked at ``seqinfo.frame_rate``, except
+    when the frames that hold detections all lie on a stride ``s > 1`` (frames ``f0, f0 + s,
+    f0 + 2s, …``: a detector run on every s-th frame): then the frames between them are
+    dropped frames. The offline pass and the noise and camera fits work on frame numbers at
+    ``seqinfo.frame_rate``.
 
     Raises:
         EmtrackInputError: Detections beyond ``seqLength`` (the file and the sequence
-            disagree; an error, not a warning, so no detection is silently dropped). The
-            message names the det file and, when it can be re-read, the first such line.
+            disagree; an error, not a warning, so no detection is silently dropped), or, with
+            ``timestamps``, frames beyond ``seqLength`` in them or detections in a frame they
+            do not list. The message names the file and, where it can be found, the line.
     """
     num_frames = seqinfo.seq_length
     if len(detections) and int(detections.frames.max()) > num_frames:
-        line, frame = _first_line_beyond(detections.path, num_frames)
+        line, frame = _first_line_where(detections.path, lambda f: f > num_frames)
         if frame is None:
             frame = int(detections.frames.max())
         raise EmtrackInputError(
@@ -64,9 +102,55 @@ def track_sequence(
             detections.path,
             line,
         )
+    tracked_frames, seconds = _tracked_frames(detections, seqinfo, timestamps)
     config = config or TrackerConfig()
     weights = load_model(model)
-    fit = fit_sequence(detections, seqinfo, weights, config)
+    classes = detections.classes
+    values = np.unique(classes)
+    if class_agnostic or len(values) < 2:
+        run = _track_one(detections, seqinfo, weights, config, offline, tracked_frames, seconds)
+        result = run.result
+        if offline and not class_agnostic and len(values) == 1 and values[0] != -1:
+            result = replace(result, classes=np.full(len(result), values[0]))
+        return TrackRun(
+            result,
+            run.update_seconds,
+            len(tracked_frames),
+            num_frames - len(tracked_frames),
+            {None: run.fit},
+        )
+    runs = {}
+    for value in values.tolist():
+        own = detections.select(classes == value)
+        runs[value] = _track_one(own, seqinfo, weights, config, offline, tracked_frames, seconds)
+    result = _merge_classes({value: run.result for value, run in runs.items()})
+    return TrackRun(
+        result,
+        sum(run.update_seconds for run in runs.values()),
+        len(tracked_frames),
+        num_frames - len(tracked_frames),
+        {value: run.fit for value, run in runs.items()},
+    )
+
+
+@dataclass(frozen=True)
+class _OneRun:
+    result: MotTable
+    update_seconds: float
+    fit: SequenceFit
+
+
+def _track_one(
+    detections: MotTable,
+    seqinfo: SeqInfo,
+    weights: AssociationWeights,
+    config: TrackerConfig,
+    offline: bool,
+    tracked_frames: np.ndarray,
+    seconds: np.ndarray | None,
+) -> _OneRun:
+    """Fit and track one table (all its rows together) over ``tracked_frames``."""
+    fit = fit_sequence(detections, seqinfo, weights, config, tracked_frames, seconds)
     tracker = Tracker(
         seqinfo.frame_rate,
         weights,
@@ -74,52 +158,128 @@ def track_sequence(
         keep_history=offline,
         noise=fit.noise,
         camera_motion=fit.camera_motion,
+        class_agnostic=True,
     )
-    index = detections.frame_index(num_frames)
+    index = detections.frame_index(seqinfo.seq_length)
     if fit.calibration is not None:
         tracker_scores = fit.calibration(detections.scores)
     else:
         tracker_scores = normalised_scores(detections.scores, config.score_normalisation)
     dets_all = np.concatenate([detections.boxes_xyxy, tracker_scores[:, None]], 1)
-    frames, ids, boxes, scores = [], [], [], []
+    frames, ids, boxes, rows_out = [], [], [], []
     elapsed = 0.0
-    for f in range(1, num_frames + 1):
-        dets = dets_all[index[f - 1]]
+    for k, f in enumerate(tracked_frames.tolist()):
+        rows = index[f - 1]
+        timestamp = None if seconds is None else float(seconds[k])
         start = time.perf_counter()
-        out = tracker.update(dets)
+        out = tracker.update(dets_all[rows], timestamp)
         elapsed += time.perf_counter() - start
         if len(out):
             frames.append(np.full(len(out), f))
             ids.append(out[:, 4].astype(np.int64))
             boxes.append(out[:, :4])
-            # The file's own scores, not the ones the thresholds compared.
-            scores.append(detections.scores[index[f - 1][tracker.last_rows]])
+            rows_out.append(rows[tracker.last_rows])
     if offline:
         history = tracker.history
-        order, starts = frame_offsets(index)
-        reported = {
-            track_id: detections.scores[order[starts[h.frames - 1] + h.rows]]
-            for track_id, h in history.items()
+        # The history counts updates; its rows are those of each update's array.
+        order, starts = frame_offsets([index[f - 1] for f in tracked_frames.tolist()])
+        source = {key: order[starts[h.frames - 1] + h.rows] for key, h in history.items()}
+        history = {
+            key: replace(h, frames=tracked_frames[h.frames - 1]) for key, h in history.items()
         }
         result = offline_tracks(
             history,
-            tracker.weights,
-            tracker.frame_rate,
+            weights,
+            seqinfo.frame_rate,
             config,
             tracker_scores,
             tracker.noise,
-            reported_scores=reported,
+            # The file's own scores, not the ones the thresholds compared.
+            reported_scores={key: detections.scores[rows] for key, rows in source.items()},
         )
     elif frames:
+        rows = np.concatenate(rows_out)
         result = MotTable.from_arrays(
             np.concatenate(frames),
             np.concatenate(boxes),
-            np.concatenate(scores),
+            detections.scores[rows],
             np.concatenate(ids),
+            classes=detections.classes[rows],
         )
     else:
         result = MotTable.from_arrays(np.zeros(0, np.int64), np.zeros((0, 4)))
-    return TrackRun(result, elapsed, num_frames, fit)
+    return _OneRun(result, elapsed, fit)
+
+
+def _merge_classes(parts: dict[float, MotTable]) -> MotTable:
+    """One table of the classes' results, ids renumbered 1 … K by first frame, then class;
+    each box keeps its class."""
+    tables = list(parts.values())
+    frames = np.concatenate([table.frames for table in tables])
+    part_of = np.concatenate([np.full(len(table), k) for k, table in enumerate(tables)])
+    ids = np.concatenate([table.ids for table in tables])
+    keys = part_of * (int(ids.max(initial=0)) + 1) + ids
+    unique_keys, inverse = np.unique(keys, return_inverse=True)
+    first_frame = np.full(len(unique_keys), np.iinfo(np.int64).max)
+    np.minimum.at(first_frame, inverse, frames)
+    order = np.lexsort((unique_keys, first_frame))
+    new_id = np.empty(len(unique_keys), np.int64)
+    new_id[order] = np.arange(1, len(unique_keys) + 1)
+    classes = np.concatenate([np.full(len(table), value) for value, table in parts.items()])
+    return MotTable.from_arrays(
+        frames,
+        np.concatenate([table.boxes_xyxy for table in tables]).reshape(-1, 4),
+        np.concatenate([table.scores for table in tables]),
+        new_id[inverse],
+        classes=classes,
+    )
+
+
+def _tracked_frames(
+    detections: MotTable, seqinfo: SeqInfo, timestamps: Timestamps | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The frames to track ``(K,)`` and their times in seconds (None: every frame, at the
+    frame rate); see :func:`track_sequence`."""
+    num_frames = seqinfo.seq_length
+    if timestamps is not None:
+        beyond = np.flatnonzero(timestamps.frames > num_frames)
+        if len(beyond):
+            k = int(beyond[0])
+            raise EmtrackInputError(
+                f"frame {int(timestamps.frames[k])} is beyond seqLength={num_frames}"
+                + (f" of {seqinfo.path}" if seqinfo.path else ""),
+                timestamps.path,
+                int(timestamps.lines[k]) or None,
+            )
+        listed = np.isin(detections.frames, timestamps.frames)
+        if not listed.all():
+            frame = int(detections.frames[np.argmin(listed)])
+            line, _ = _first_line_where(detections.path, lambda f: f == frame)
+            raise EmtrackInputError(
+                f"detections in frame {frame}, which the timestamps"
+                + (f" {timestamps.path}" if timestamps.path else "")
+                + " do not list (a frame absent from them is a dropped frame, which the "
+                "detector never saw)",
+                detections.path,
+                line,
+            )
+        return timestamps.frames, timestamps.seconds
+    all_frames = np.arange(1, num_frames + 1)
+    seen = np.unique(detections.frames)
+    stride = int(np.gcd.reduce(np.diff(seen))) if len(seen) > 1 else 1
+    if stride <= 1:
+        return all_frames, None
+    first = (int(seen[0]) - 1) % stride + 1
+    tracked = np.arange(first, num_frames + 1, stride)
+    _log.info(
+        "%s: detections in every %d-th frame only (frames %d, %d, ...): the frames between are "
+        "dropped frames",
+        detections.path or seqinfo.name,
+        stride,
+        int(seen[0]),
+        int(seen[0]) + stride,
+    )
+    return tracked, (tracked - 1) / seqinfo.frame_rate
 
 
 def normalised_scores(scores: np.ndarray, mode: str) -> np.ndarray:
@@ -149,6 +309,9 @@ def track_sequences(
     config: TrackerConfig | None = None,
     offline: bool = False,
     workers: int = 1,
+    *,
+    class_agnostic: bool = False,
+    timestamps: Sequence[Timestamps | None] | None = None,
 ) -> Iterator[TrackRun]:
     """:func:`track_sequence` on each ``(detections, seqinfo)``, results in the input order.
 
@@ -164,25 +327,51 @@ def track_sequences(
         config: Tracker settings.
         offline: Run the offline pass too.
         workers: Processes to use (>= 1).
+        class_agnostic: Track all classes together (see :func:`track_sequence`).
+        timestamps: The frame times of each sequence (None: none for any), in the order of
+            ``sequences``.
 
     Yields:
         One :class:`TrackRun` per sequence, in the order of ``sequences``.
 
     Raises:
-        EmtrackInputError: ``workers`` below 1, or bad input found while tracking.
+        EmtrackInputError: ``workers`` below 1, ``timestamps`` of another length than
+            ``sequences``, or bad input found while tracking.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise EmtrackInputError(f"workers must be a whole number >= 1, got {workers!r}")
+    times = [None] * len(sequences) if timestamps is None else list(timestamps)
+    if len(times) != len(sequences):
+        raise EmtrackInputError(
+            f"timestamps: {len(times)} given for {len(sequences)} sequences (one each, or None)"
+        )
     weights = load_model(model)
     if workers == 1 or len(sequences) < 2:
-        for detections, seqinfo in sequences:
-            yield track_sequence(detections, seqinfo, weights, config, offline)
+        for (detections, seqinfo), stamps in zip(sequences, times, strict=True):
+            yield track_sequence(
+                detections,
+                seqinfo,
+                weights,
+                config,
+                offline,
+                class_agnostic=class_agnostic,
+                timestamps=stamps,
+            )
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(sequences)), mp_context=context) as pool:
         futures = [
-            pool.submit(track_sequence, detections, seqinfo, weights, config, offline)
-            for detections, seqinfo in sequences
+            pool.submit(
+                track_sequence,
+                detections,
+                seqinfo,
+                weights,
+                config,
+                offline,
+                class_agnostic=class_agnostic,
+                timestamps=stamps,
+            )
+            for (detections, seqinfo), stamps in zip(sequences, times, strict=True)
         ]
         try:
             for future in futures:
@@ -192,11 +381,14 @@ def track_sequences(
                 future.cancel()
 
 
-def _first_line_beyond(path: str | None, num_frames: int) -> tuple[int | None, int | None]:
-    """The 1-based line and frame of the first row of ``path`` with frame > ``num_frames``.
+def _first_line_where(
+    path: str | None, test: Callable[[int], bool]
+) -> tuple[int | None, int | None]:
+    """The 1-based line and frame of the first row of ``path`` whose frame passes ``test``.
 
-    Only called on the error path (``read_mot`` has already checked the file), so a file that
-    cannot be re-read simply gives ``(None, None)``.
+    Only called on error paths (``read_mot`` has already checked the file), so a file that
+    cannot be re-read simply gives ``(None, None)``. Fields are split as ``read_mot`` does
+    (at commas, else at whitespace); a header line does not parse as a frame and is skipped.
     """
     if path is None:
         return None, None
@@ -205,11 +397,11 @@ def _first_line_beyond(path: str | None, num_frames: int) -> tuple[int | None, i
     except (OSError, UnicodeDecodeError):
         return None, None
     for number, line in enumerate(text.split("\n"), start=1):
-        field = line.split(",", 1)[0].strip()
+        fields = line.split(",", 1) if "," in line else line.split(None, 1)
         try:
-            frame = float(field)
+            frame = float(fields[0]) if fields else math.nan
         except ValueError:
             continue
-        if frame > num_frames:
+        if math.isfinite(frame) and frame == int(frame) and test(int(frame)):
             return number, int(frame)
     return None, None

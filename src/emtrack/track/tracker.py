@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from emtrack.errors import EmtrackInputError
+from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 from emtrack.model.features import _GAP_CLAMP_S
 from emtrack.track import camera, motion
 from emtrack.track.config import (
@@ -39,6 +40,7 @@ class TrackHistory:
         confirmed: Whether the track was reported (confirmed) at one of these frames.
         rows: ``(L,)`` int64 the detections' rows in the arrays given to
             :meth:`Tracker.update` at their frames.
+        class_id: The class of its detections (per-class tracking), None without classes.
     """
 
     track_id: int
@@ -47,23 +49,30 @@ class TrackHistory:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     confirmed: bool = False
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    class_id: float | None = None
 
 
 class Tracker:
     """Online multi-object tracker driven by the learned association network.
 
     Args:
-        frame_rate: frames per second of the stream (motion and lost-track timing use it).
+        frame_rate: frames per second of the stream: the time between two updates when
+            ``update`` is given no ``timestamp``, and the unit of ``max_lost_s`` (rounded to
+            whole frames).
         model: weights (``.npz`` path, training checkpoint ``.pt``, loaded weights) or None
             for the shipped default model.
         config: tracker settings.
         keep_history: record every track's matches (needed by the offline pass).
         noise: the motion model's noise constants per coordinate (e.g. fitted to the input
-            by :func:`~emtrack.track.fit.fit_noise`); None: the model's own, the same for
+            by :func:`~emtrack.track.fit.fit_sequence`); None: the model's own, the same for
             every coordinate.
         camera_motion: whether to apply the camera-motion estimate (e.g. as chosen for the
             input by :func:`~emtrack.track.fit.fit_sequence`); None: unless
             ``config.camera_model`` is ``none`` (or ``camera_motion_s`` 0).
+        class_agnostic: with a class column (``(N, 6)`` rows), track all classes together;
+            by default each class is tracked on its own (see :meth:`update`).
+        strict: degenerate rows (zero width or height) are an error instead of being dropped
+            with a warning.
 
     Example:
         >>> import numpy as np
@@ -79,8 +88,11 @@ class Tracker:
         model: str | Path | AssociationWeights | None = None,
         config: TrackerConfig | None = None,
         keep_history: bool = False,
+        *,
         noise: motion.MotionNoise | None = None,
         camera_motion: bool | None = None,
+        class_agnostic: bool = False,
+        strict: bool = False,
     ) -> None:
         if not (
             isinstance(frame_rate, numbers.Real)
@@ -97,6 +109,8 @@ class Tracker:
             camera_motion = self.config.camera_model != "none"
         self._camera_motion = camera_motion and self.config.camera_motion_s > 0
         self.keep_history = keep_history
+        self.class_agnostic = bool(class_agnostic)
+        self.strict = bool(strict)
         # Fixed per tracker: the gap feature's cap (the trained range, never beyond the
         # features' own clamp, so it is never clamped again: grid_logits(gap_in_range=True)),
         # the frames a confirmed track may miss before it dies (max_lost_s, at least 1), and
@@ -104,6 +118,12 @@ class Tracker:
         self._gap_cap_s = min(self.weights.max_gap_s, _GAP_CLAMP_S)
         self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
         self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self._gap_cap_s)
+        # Lost-track timing is in seconds (updates may be any time apart): a confirmed track
+        # dies once unmatched for longer than max_lost frames; the thousandth of a frame
+        # absorbs the rounding of summed time steps.
+        self._frame_s = 1.0 / self.frame_rate
+        self._max_lost_s = (self._max_lost + 1e-3) / self.frame_rate
+        self._dt = self._frame_s  # seconds since the previous update (set by update)
         # What scores the pairs, and the gain over its dustbin score each stage requires.
         cfg = self.config
         if cfg.association == "iou":
@@ -117,6 +137,10 @@ class Tracker:
     def reset(self) -> None:
         """Forget all tracks; ids start again at 1."""
         self.frame_count = 0
+        self.time: float | None = None  # seconds of the last update (None before the first)
+        self.dropped_rows = 0  # degenerate input rows dropped so far (see strict)
+        # Per-class tracking: one tracker per class value, all drawing ids from this one.
+        self._class_trackers: dict[float, Tracker] = {}
         self.last_rows = np.zeros(0, np.int64)  # input rows of the last update's output
         self._next_id = 1
         # Track state, one row per live track (see motion.predict_tracks for the layout).
@@ -127,7 +151,7 @@ class Tracker:
         # Frame of the first detection: a tentative track dies at its first miss, so it has
         # been matched in every frame since (its consecutive hits are frame_count - born + 1).
         self._born = np.zeros(0, np.int64)
-        self._lost = np.zeros(0, np.int64)  # frames since last match
+        self._lost = np.zeros(0)  # seconds since last match (as of the last update)
         self._camera = (
             camera.CameraMotion(self.frame_rate, self.config.camera_motion_s)
             if self._camera_motion
@@ -146,11 +170,17 @@ class Tracker:
         if self._history_entries != len(self._log):
             self._history = _build_history(self._log)
             self._history_entries = len(self._log)
-        return self._history
+        if not self._class_trackers:
+            return self._history
+        merged = dict(self._history)
+        for class_id, sub in self._class_trackers.items():
+            for track_id, track in sub.history.items():
+                merged[track_id] = replace(track, class_id=class_id)
+        return dict(sorted(merged.items()))
 
     @property
     def num_tracks(self) -> int:
-        return len(self._ids)
+        return len(self._ids) + sum(sub.num_tracks for sub in self._class_trackers.values())
 
     def _measurement_noise(self, scores: np.ndarray) -> np.ndarray:
         """Position noise per squared height of detections with ``scores`` ``(K,)``.
@@ -165,24 +195,33 @@ class Tracker:
         np.minimum(factor, 1.0, out=factor)
         return np.divide(self.noise.r, factor[:, None])
 
-    def _validate(self, dets: np.ndarray) -> np.ndarray:
-        """``dets`` as a float64 ``(N, 5)`` array, or a clear error.
+    def _validate(self, dets: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``dets`` as a float64 ``(N, 5)`` or ``(N, 6)`` array, or a clear error.
 
         Accepts any real numeric dtype (ints, float32, …) and sequences of rows; ``(0, 5)``,
-        ``(0,)`` and ``[]`` mean no detections. Rejects other shapes (also empty ones such as
-        ``(0, 4)``), bool/complex/object/string dtypes, NaN/Inf and boxes with ``x2 <= x1`` or
-        ``y2 <= y1``, naming the first bad row. Scores may be any finite number.
+        ``(0, 6)``, ``(0,)`` and ``[]`` mean no detections. Rejects other shapes (also empty
+        ones such as ``(0, 4)``), bool/complex/object/string dtypes, NaN/Inf and boxes with
+        ``x2 < x1`` or ``y2 < y1``, naming the first bad row. Rows with ``x2 == x1`` or
+        ``y2 == y1`` (degenerate, e.g. clipped at the image border) are dropped, with a
+        warning the first time (``strict``: an error). Scores may be any finite number.
+
+        Returns:
+            ``(dets, kept)``: the valid rows, and ``kept`` ``(N',)`` their input rows when
+            some were dropped (else None).
         """
         if not isinstance(dets, np.ndarray):
             try:
                 dets = np.asarray(dets, dtype=float)
             except (TypeError, ValueError) as exc:
-                raise EmtrackInputError(f"dets must be an (N, 5) numeric array ({exc})") from exc
-        if dets.size == 0 and dets.shape in ((0,), (0, 5)):
-            return np.zeros((0, 5))
-        if dets.ndim != 2 or dets.shape[1] != 5:
+                raise EmtrackInputError(
+                    f"dets must be an (N, 5) or (N, 6) numeric array ({exc})"
+                ) from exc
+        if dets.size == 0 and dets.shape in ((0,), (0, 5), (0, 6)):
+            return np.zeros((0, 6 if dets.shape == (0, 6) else 5)), None
+        if dets.ndim != 2 or not 5 <= dets.shape[1] <= 6:
             raise EmtrackInputError(
-                f"dets must have shape (N, 5) [x1, y1, x2, y2, score], got {dets.shape}"
+                "dets must have shape (N, 5) [x1, y1, x2, y2, score] or (N, 6) "
+                f"[x1, y1, x2, y2, score, class], got {dets.shape}"
             )
         if dets.dtype != np.float64:  # float64, the usual case, needs no dtype checks
             if not np.issubdtype(dets.dtype, np.number) or np.issubdtype(
@@ -197,12 +236,40 @@ class Tracker:
             row = int(np.flatnonzero(~np.isfinite(dets).all(1))[0])
             raise EmtrackInputError(f"dets row {row} is not finite: {dets[row].tolist()}")
         if np.count_nonzero(dets[:, 2:4] <= dets[:, 0:2]):
-            bad = (dets[:, 2:4] <= dets[:, 0:2]).any(1)
+            return self._drop_degenerate(dets, strict)
+        return dets, None
+
+    def _drop_degenerate(self, dets: np.ndarray, strict: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_validate` for rows with ``x2 <= x1`` or ``y2 <= y1`` (rare, so not inlined)."""
+        negative = (dets[:, 2:4] < dets[:, 0:2]).any(1)
+        degenerate = (dets[:, 2:4] == dets[:, 0:2]).any(1)
+        bad = negative | degenerate if strict else negative
+        if np.count_nonzero(bad):
             row = int(np.flatnonzero(bad)[0])
+            box = dets[row, :4].tolist()
+            if negative[row]:
+                raise EmtrackInputError(
+                    f"dets row {row} has x2 < x1 or y2 < y1: {box} (boxes are "
+                    "[x1, y1, x2, y2]; [x, y, w, h] boxes need x2 = x + w, y2 = y + h)"
+                )
             raise EmtrackInputError(
-                f"dets row {row} has x2 <= x1 or y2 <= y1: {dets[row, :4].tolist()}"
+                f"dets row {row} has x2 <= x1 or y2 <= y1: {box} (zero width or height; "
+                "strict=True makes such degenerate rows an error)"
             )
-        return dets
+        kept = np.flatnonzero(~degenerate)
+        count = len(dets) - len(kept)
+        if self.dropped_rows == 0:
+            row = int(np.flatnonzero(degenerate)[0])
+            warnings.warn(
+                f"Tracker.update: dropped {count} degenerate row(s) with zero width or height "
+                f"(x2 == x1 or y2 == y1; the first: row {row}, {dets[row, :4].tolist()}); "
+                "later ones are dropped without a warning (Tracker.dropped_rows counts them; "
+                "strict=True makes them an error)",
+                EmtrackInputWarning,
+                stacklevel=4,
+            )
+        self.dropped_rows += count
+        return dets[kept], kept
 
     def _associate(self, dets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Both association stages: ``(det rows, track rows)`` of the matched pairs.
@@ -222,7 +289,7 @@ class Tracker:
         high = scores[rows] >= cfg.high_score
         track_boxes = motion.predicted_boxes(self._mean)
         # Never a longer gap than the network was trained on (see AssociationWeights.max_gap_s).
-        gap_s = np.minimum((self._lost + 1) / self.frame_rate, self._gap_cap_s)
+        gap_s = np.minimum(self._lost + self._dt, self._gap_cap_s)
         gap_max_s = self._gap_max_s
         has_low = np.count_nonzero(high) < len(high)
         # A small frame gets one network pass for both stages (fewer, larger array operations).
@@ -287,26 +354,141 @@ class Tracker:
         pos2, trk2 = grid.match(rest, (~confirmed).nonzero()[0], margin)
         return np.concatenate([pos, rest[pos2]]), np.concatenate([trk, trk2])
 
-    def update(self, dets: np.ndarray) -> np.ndarray:
+    def update(
+        self, dets: np.ndarray, timestamp: float | None = None, *, strict: bool | None = None
+    ) -> np.ndarray:
         """Track one frame.
 
         Args:
-            dets: ``(N, 5)`` ``[x1, y1, x2, y2, score]``; ``N = 0`` is valid.
+            dets: ``(N, 5)`` ``[x1, y1, x2, y2, score]``, or ``(N, 6)`` with a class column
+                ``[..., class]``; ``N = 0`` is valid. With a class column each class is
+                tracked on its own (as if its rows were the only input; track ids stay unique
+                across classes), unless the tracker is ``class_agnostic``. Rows of zero width
+                or height are dropped, with a warning the first time.
+            timestamp: the frame's time in seconds. Tracks are predicted over the time since
+                the previous update, and a track is lost once that long unmatched; frames
+                the caller skips (dropped frames) are simply not given, and do not count as
+                frames without detections. Must increase from update to update. None: one
+                frame (``1 / frame_rate``) after the previous update.
+            strict: degenerate rows are an error (None: the tracker's ``strict``).
 
         Returns:
             ``(M, 5)`` ``[x1, y1, x2, y2, track_id]``, one row per detection assigned to a
             reported track, in the input order (:attr:`last_rows` holds those detections'
             input rows); the boxes are the tracks' Kalman estimates after this frame
-            (``config.output_boxes="detections"``: the detections' own boxes). Given a
+            (``config.output_boxes="detections"``: the detections' own boxes). With a class
+            column, ``(M, 6)``: the detection's class appended. Given a
             ``supervision.Detections``, returns one with ``tracker_id`` set instead (every
-            input row, -1 = not tracked, boxes unchanged; see :mod:`emtrack.track.interop`).
+            input row, -1 = not tracked, boxes unchanged; its ``class_id`` is the class
+            column; see :mod:`emtrack.track.interop`).
+
+        Raises:
+            EmtrackInputError: bad ``dets`` or ``timestamp``; the tracker is left unchanged.
         """
         if not isinstance(dets, np.ndarray) and type(dets).__name__ == "Detections":
             from emtrack.track.interop import is_supervision_detections, update_detections
 
             if is_supervision_detections(dets):
-                return update_detections(self, dets)
-        dets = self._validate(dets)
+                return update_detections(self, dets, timestamp, strict=strict)
+        dets, kept = self._validate(dets, self.strict if strict is None else strict)
+        if timestamp is None:
+            dt = self._frame_s
+            self.time = 0.0 if self.time is None else self.time + dt
+        else:
+            dt = self._elapsed(timestamp)
+            self.time = float(timestamp)
+        if self._class_trackers or (dets.shape[1] == 6 and not self.class_agnostic):
+            out = self._update_classes(dets, dt)
+        elif dets.shape[1] == 6:
+            out = self._update_frame(dets[:, :5], dt)
+            out = np.concatenate([out, dets[self.last_rows, 5:]], 1)
+        else:
+            out = self._update_frame(dets, dt)
+        if kept is not None:
+            self.last_rows = kept[self.last_rows]
+        return out
+
+    def _expire(self, dt: float) -> None:
+        """Before a step longer than one frame (``dt`` s): remove the tracks that updates one
+        frame apart over the same time would have removed, i.e. those unmatched for more than
+        ``max_lost`` frames by the frame before this one (a tentative track is not: skipped
+        frames are no misses)."""
+        dead = self._lost + dt > self._max_lost_s + self._frame_s
+        if np.count_nonzero(dead):
+            keep = ~dead
+            self._mean, self._cov = self._mean[keep], self._cov[keep]
+            self._ids, self._status = self._ids[keep], self._status[keep]
+            self._born, self._lost = self._born[keep], self._lost[keep]
+
+    def _elapsed(self, timestamp: float) -> float:
+        """Seconds from the previous update to ``timestamp`` (checked; state unchanged)."""
+        if not (
+            isinstance(timestamp, numbers.Real)
+            and not isinstance(timestamp, bool)
+            and math.isfinite(timestamp)
+        ):
+            raise EmtrackInputError(f"timestamp must be a finite number, got {timestamp!r}")
+        if self.time is None:
+            return self._frame_s  # no track to predict yet
+        if not timestamp > self.time:
+            raise EmtrackInputError(
+                f"timestamp {float(timestamp)!r} is not after the previous frame's "
+                f"{self.time!r}: timestamps must increase"
+            )
+        return float(timestamp) - self.time
+
+    def _update_classes(self, dets: np.ndarray, dt: float) -> np.ndarray:
+        """:meth:`update` per class: each class value has its own tracker (made at its first
+        row), every one advanced every frame, all drawing ids from this tracker's counter;
+        rows without a class (``(N, 5)`` input) are tracked by this tracker's own state.
+
+        Returns ``(M, 6)`` for ``(N, 6)`` input, else ``(M, 5)``; sets :attr:`last_rows`.
+        """
+        has_class = dets.shape[1] == 6
+        previous_frames = self.frame_count
+        parts_out = [self._update_frame(dets[:0, :5] if has_class else dets, dt)]
+        parts_rows = [self.last_rows]
+        if has_class:
+            parts_out[0] = np.zeros((0, 6))
+            values, inverse = np.unique(dets[:, 5], return_inverse=True)
+            rows_of = {
+                value: np.flatnonzero(inverse == k) for k, value in enumerate(values.tolist())
+            }
+        else:
+            rows_of = {}
+        for value in sorted(set(rows_of) | set(self._class_trackers)):
+            sub = self._class_trackers.get(value)
+            if sub is None:
+                sub = Tracker(
+                    self.frame_rate,
+                    self.weights,
+                    self.config,
+                    self.keep_history,
+                    noise=self.noise,
+                    camera_motion=self._camera_motion,
+                )
+                # A tracker without tracks only counts the updates it is given, so starting
+                # it at this frame's count is the same as running it from the first frame.
+                sub.frame_count = previous_frames
+                self._class_trackers[value] = sub
+            rows = rows_of.get(value, NO_ROWS)
+            sub._next_id = self._next_id
+            out = sub._update_frame(dets.take(rows, 0)[:, :5], dt)
+            self._next_id = sub._next_id
+            if has_class:
+                out = np.concatenate([out, np.full((len(out), 1), value)], 1)
+            parts_out.append(out)
+            parts_rows.append(rows[sub.last_rows])
+        rows = np.concatenate(parts_rows)
+        order = rows.argsort()
+        self.last_rows = rows[order]
+        return np.concatenate(parts_out).take(order, 0)
+
+    def _update_frame(self, dets: np.ndarray, dt: float) -> np.ndarray:
+        """:meth:`update` of valid ``(N, 5)`` rows, ``dt`` seconds after the previous one."""
+        self._dt = dt
+        if dt > self._frame_s and len(self._ids):
+            self._expire(dt)
         cfg = self.config
         self.frame_count += 1
         num_tracks = len(self._ids)
@@ -314,7 +496,7 @@ class Tracker:
             self.last_rows = np.zeros(0, np.int64)
             return np.zeros((0, 5))
         if num_tracks:
-            motion.predict_tracks(self._mean, self._cov, 1.0 / self.frame_rate, self.noise.q)
+            motion.predict_tracks(self._mean, self._cov, dt, self.noise.q)
         matched_det, matched_trk = self._associate(dets)
 
         # Update matched tracks; unmatched ones age.
@@ -346,7 +528,7 @@ class Tracker:
                     self._status[matched_trk[self._born[matched_trk] <= born_by]] = _CONFIRMED
                 else:
                     self._status[matched_trk] = _CONFIRMED
-            self._lost += 1
+            self._lost += dt
             self._lost[matched_trk] = 0
 
         # Births from unmatched confident detections.
@@ -367,7 +549,7 @@ class Tracker:
             self._ids = np.concatenate([self._ids, new_ids])
             self._status = np.concatenate([self._status, status])
             self._born = np.concatenate([self._born, np.full(len(births), self.frame_count)])
-            self._lost = np.concatenate([self._lost, np.zeros(len(births), np.int64)])
+            self._lost = np.concatenate([self._lost, np.zeros(len(births))])
             matched_det = np.concatenate([matched_det, births])
             matched_trk = np.concatenate([matched_trk, np.arange(num_tracks, len(self._ids))])
 
@@ -396,8 +578,8 @@ class Tracker:
 
         # Deaths: tentative tracks that missed, and tracks lost for too long.
         if num_tracks:
-            # Misses allowed: 0 for tentative tracks, max_lost for confirmed ones.
-            dead = self._lost > self._status * self._max_lost
+            # Time unmatched allowed: none for tentative tracks, max_lost frames for confirmed.
+            dead = self._lost > self._status * self._max_lost_s
             if np.count_nonzero(dead):
                 keep = ~dead
                 self._mean, self._cov = self._mean[keep], self._cov[keep]
