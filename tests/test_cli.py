@@ -303,7 +303,7 @@ def test_track_folder_with_one_bad_sequence_writes_nothing(
     bad = write_sequence(tmp_path / "data", "B")
     bad.write_text(bad.read_text() + "11,-1,1,2,3\n")
     out = tmp_path / "results"
-    assert main(["track", "--det", str(tmp_path / "data"), "--out", str(out)]) == 2
+    assert main(["track", "--det", str(tmp_path / "data"), "--out", f"{out}/"]) == 2
     assert f"{bad}:21: " in one_error_line(capsys.readouterr().err)
     assert not out.exists()
 
@@ -392,7 +392,7 @@ def test_track_folder_writes_one_file_per_sequence(
         write_sequence(tmp_path / "data", name)
     (tmp_path / "data" / "not-a-sequence").mkdir()
     out = tmp_path / "results"
-    argv = ["track", "--det", str(tmp_path / "data"), "--out", str(out), "--model", str(model_npz)]
+    argv = ["track", "--det", str(tmp_path / "data"), "--out", f"{out}/", "--model", str(model_npz)]
     assert main([*argv, "--offline"]) == 0
     assert sorted(path.name for path in out.iterdir()) == ["A.txt", "B.txt", "C.txt"]
     for path in out.iterdir():
@@ -403,7 +403,7 @@ def test_track_folder_rejects_seqinfo_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_sequence(tmp_path / "data", "A")
-    argv = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r")]
+    argv = ["track", "--det", str(tmp_path / "data"), "--out", f"{tmp_path}/r/"]
     assert main([*argv, "--seqinfo", str(tmp_path / "data" / "A" / "seqinfo.ini")]) == 2
     assert "--seqinfo" in one_error_line(capsys.readouterr().err)
 
@@ -430,7 +430,7 @@ def test_track_frame_rate_replaces_or_stands_in_for_seqinfo(
     assert (tmp_path / "alone_out.txt").read_bytes() == with_ini.read_bytes()
 
     # A folder: B has no seqinfo.ini, so it needs --frame-rate; with it, A and B alike.
-    folder = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *model]
+    folder = ["track", "--det", str(tmp_path / "data"), "--out", f"{tmp_path}/r/", *model]
     capsys.readouterr()
     assert main(folder) == 2
     err = one_error_line(capsys.readouterr().err)
@@ -650,7 +650,7 @@ def test_bench_track_without_peers_package(
     assert "peers skipped" in captured.err and "trackers" in captured.err
     lines = captured.out.splitlines()[3:]
     rows = [line.split()[0] for line in lines if line.strip() and not line.startswith("(")]
-    assert rows == ["emtrack", "emtrack-offline"]
+    assert rows == ["emtrack", "emtrack-offline", "emtrack-iou", "emtrack-iou-offline"]
 
 
 def test_bench_track_frame_stride(
