@@ -187,6 +187,7 @@ def test_short_run_from_random_weights_ends_with_a_warning(tmp_path: Path, capsy
     assert main([*argv, "--out", str(ckpt), "--export", str(npz)]) == 0
     captured = capsys.readouterr()
     assert "gap 4:" in captured.out
+    assert "emtrack: warning: --init scratch with 2 optimiser steps" in captured.err
     assert "WARNING: the trained network links WORSE than IoU+Hungarian" in captured.err
     assert f"recorded in {ckpt} and {npz}" in captured.err
     assert load_checkpoint(ckpt)["verdict"]["ok"] is False
@@ -205,7 +206,7 @@ def test_short_default_run_is_at_least_as_good_as_iou(tmp_path: Path, capsys) ->
     argv = ["train", *TINY, "--epochs", "1", "--steps-per-epoch", "10", "--out", str(ckpt)]
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert "WARNING" not in captured.err
+    assert "WARNING" not in captured.err and "warning" not in captured.err
     assert "verdict: ok" in captured.err
     verdict = load_checkpoint(ckpt)["verdict"]
     assert verdict["ok"] is True

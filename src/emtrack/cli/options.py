@@ -511,8 +511,8 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="M",
-        help="weights: an .npz from 'emtrack train --export' or a training checkpoint .pt "
-        "(default: the model shipped with emtrack)",
+        help="weights: an .npz from 'emtrack train --export', or a training checkpoint .pt "
+        "(needs emtrack[train]) (default: the model shipped with emtrack)",
     )
 
 

@@ -127,6 +127,7 @@ def _train(args: argparse.Namespace) -> int:
         if out.exists() and main_process:
             _log.warning("%s exists and will be overwritten (use --resume to continue it)", out)
     epochs = config.epochs
+    _note_short_scratch_run(config, main_process and resume is None)
 
     def on_epoch(record: Any) -> None:
         accuracy = ""
@@ -190,6 +191,21 @@ def _train(args: argparse.Namespace) -> int:
     if verdict is not None:
         report_verdict(verdict, out, args.export)
     return 0
+
+
+def _note_short_scratch_run(config: Any, starting: bool) -> None:
+    """Warn before a run from random weights that is too short to be likely to train."""
+    from emtrack.train.init import SCRATCH_MIN_STEPS
+
+    steps = config.epochs * config.steps_per_epoch
+    if starting and config.init == "scratch" and steps < SCRATCH_MIN_STEPS:
+        _log.warning(
+            "--init scratch with %d optimiser steps: from random weights, runs of fewer than "
+            "%d steps often end linking worse than IoU (the verdict at the end will say); "
+            "without --init scratch training starts from the shipped model's weights",
+            steps,
+            SCRATCH_MIN_STEPS,
+        )
 
 
 def print_verdict_figures(verdict: Any) -> None:
