@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,17 @@ from sequences import write_sequence
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+
+#: Python source that makes ``import torch`` fail as on a light install.
+BLOCK_TORCH = """
+import importlib.abc, sys
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "torch":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+"""
+RUN_MAIN = "\nfrom emtrack.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 
 
 def error_line(stderr: str) -> str:
@@ -225,15 +238,47 @@ def test_missing_extra_names_command_and_extra() -> None:
     assert missing_extra_message(other, argparse.Namespace(command="x")) == "No module named 'foo'"
 
 
-def test_train_without_torch_is_one_line_exit_1(monkeypatch, tmp_path: Path, capsys) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "torch", None)  # 'import torch' now raises ImportError
-    assert main(["train", "--synthetic", "1", "--out", str(tmp_path / "x.pt")]) == 1
-    line = error_line(capsys.readouterr().err)
+def test_train_without_torch_is_one_line_exit_1(tmp_path: Path) -> None:
+    """A fresh interpreter that cannot import torch (tests/test_light_install.py does it with
+    a real install)."""
+    command = [sys.executable, "-c", BLOCK_TORCH + RUN_MAIN, "train", "--synthetic", "1"]
+    done = subprocess.run(
+        [*command, "--out", "x.pt"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1, done.stderr
+    line = error_line(done.stderr)
     assert line.startswith("emtrack: error: emtrack train needs PyTorch")
     assert "pip install 'emtrack[train]'" in line
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_only_training_modules_need_torch() -> None:
+    """Every module of emtrack imports without torch, except the training side's."""
+    probe = (
+        BLOCK_TORCH
+        + """
+import importlib, pkgutil, emtrack
+failed = []
+for module in pkgutil.walk_packages(emtrack.__path__, "emtrack."):
+    try:
+        importlib.import_module(module.name)
+    except ImportError:
+        failed.append(module.name)
+print(" ".join(sorted(failed)))
+"""
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "emtrack.bench.accuracy_bench",
+        "emtrack.bench.train_bench",
+        "emtrack.model.dense",
+        "emtrack.model.kalman",
+        "emtrack.model.loss",
+        "emtrack.model.network",
+        "emtrack.model.sinkhorn",
+        "emtrack.train",
+    ]
 
 
 @pytest.mark.parametrize("option", ["--out", "--export"])
