@@ -893,7 +893,7 @@ def _train(
             result.verdict = training_verdict(net, noise, config, own_streams)
             save()
             if result.verdict.ok is False:
-                warnings.warn(TrainingVerdictWarning(result.verdict), stacklevel=2)
+                warnings.warn(TrainingVerdictWarning(result.verdict), stacklevel=3)  # at train()
         stop_if_asked()
         context.barrier()
     return result
