@@ -314,7 +314,7 @@ def test_track_folder_with_one_bad_sequence_writes_nothing(
     bad = write_sequence(tmp_path / "data", "B")
     bad.write_text(bad.read_text() + "11,-1,1,2,3\n")
     out = tmp_path / "results"
-    assert main(["track", "--det", str(tmp_path / "data"), "--out", str(out)]) == 2
+    assert main(["track", "--det", str(tmp_path / "data"), "--out", f"{out}/"]) == 2
     assert f"{bad}:21: " in one_error_line(capsys.readouterr().err)
     assert not out.exists()
 
@@ -403,7 +403,7 @@ def test_track_folder_writes_one_file_per_sequence(
         write_sequence(tmp_path / "data", name)
     (tmp_path / "data" / "not-a-sequence").mkdir()
     out = tmp_path / "results"
-    argv = ["track", "--det", str(tmp_path / "data"), "--out", str(out), "--model", str(model_npz)]
+    argv = ["track", "--det", str(tmp_path / "data"), "--out", f"{out}/", "--model", str(model_npz)]
     assert main([*argv, "--offline"]) == 0
     assert sorted(path.name for path in out.iterdir()) == ["A.txt", "B.txt", "C.txt"]
     for path in out.iterdir():
@@ -414,7 +414,7 @@ def test_track_folder_rejects_seqinfo_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_sequence(tmp_path / "data", "A")
-    argv = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r")]
+    argv = ["track", "--det", str(tmp_path / "data"), "--out", f"{tmp_path}/r/"]
     assert main([*argv, "--seqinfo", str(tmp_path / "data" / "A" / "seqinfo.ini")]) == 2
     assert "--seqinfo" in one_error_line(capsys.readouterr().err)
 
@@ -441,7 +441,7 @@ def test_track_frame_rate_replaces_or_stands_in_for_seqinfo(
     assert (tmp_path / "alone_out.txt").read_bytes() == with_ini.read_bytes()
 
     # A folder: B has no seqinfo.ini, so it needs --frame-rate; with it, A and B alike.
-    folder = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *model]
+    folder = ["track", "--det", str(tmp_path / "data"), "--out", f"{tmp_path}/r/", *model]
     capsys.readouterr()
     assert main(folder) == 2
     err = one_error_line(capsys.readouterr().err)
@@ -596,7 +596,7 @@ def test_track_timestamps_file_and_folder(
     capsys.readouterr()
 
     # A folder of sequences: a folder of <seq>.txt timestamps, one per sequence.
-    folder = ["track", "--det", str(tmp_path / "data"), "--out", str(tmp_path / "r"), *model]
+    folder = ["track", "--det", str(tmp_path / "data"), "--out", f"{tmp_path / 'r'}/", *model]
     assert main([*folder, "--timestamps", str(times)]) == 2
     err = one_error_line(capsys.readouterr().err)
     assert f"{times / 'B.txt'}: no timestamps file for sequence B" in err

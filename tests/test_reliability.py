@@ -377,7 +377,7 @@ BAD_ARGUMENTS = [
     (["track", "--det", "{det}", "--out", "{out}", "--low-score", "0.9"], "low_score"),
     (["track", "--det", "{missing}", "--out", "{out}"], "{missing}: det file not found"),
     (["track", "--det", "{det}", "--out", "{out}", "--model", "{missing}"], "{missing}"),
-    (["track", "--det", "{det}", "--out", "{tmp}"], "--out is a folder"),
+    (["track", "--det", "{det}", "--out", "{tmp}"], "is a folder, and --det is one det file"),
     (["track", "--det", "{empty}", "--out", "{out}"], "{empty}: no sequences found"),
     (["train", "--out", "{ckpt}", "--epochs", "0"], "epochs must be >= 1"),
     (["train", "--out", "{ckpt}", "--batch-size", "-4"], "batch_size must be >= 1"),

@@ -36,7 +36,7 @@ def three_sequences(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def track_folder(root: Path, out: Path, *extra: str) -> dict[str, bytes]:
-    assert main(["-q", "track", "--det", str(root), "--out", str(out), *extra]) == 0
+    assert main(["-q", "track", "--det", str(root), "--out", f"{out}/", *extra]) == 0
     return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
 
 
@@ -57,7 +57,7 @@ def test_bad_worker_count_is_a_usage_error(
     three_sequences: Path, tmp_path: Path, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    argv = ["track", "--det", str(three_sequences), "--out", str(out), "--workers", value]
+    argv = ["track", "--det", str(three_sequences), "--out", f"{out}/", "--workers", value]
     assert main(argv) == 2
     assert "--workers" in capsys.readouterr().err
     assert not out.exists()
@@ -74,7 +74,7 @@ def test_error_in_a_worker_leaves_no_output(
     # seqLength shorter than the detections: found while tracking, inside a worker.
     bad = write_scene(root, "broken", seed=7, seq_length=NUM_FRAMES - 5)
     out = tmp_path / "out"
-    argv = ["track", "--det", str(root), "--out", str(out), "--workers", "2"]
+    argv = ["track", "--det", str(root), "--out", f"{out}/", "--workers", "2"]
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert str(bad) in error and "beyond seqLength" in error

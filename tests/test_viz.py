@@ -9,6 +9,7 @@ the ground-truth comparison is checked on a hand-made case.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -451,7 +452,8 @@ def test_bench_track_plot(tmp_path: Path, capsys) -> None:
 def test_help_has_examples(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*argv, "--help"]) == 0
     out = capsys.readouterr().out
-    examples = out.split("examples:\n", 1)[-1] if "examples:\n" in out else ""
+    heading = re.search(r"^examples[^\n]*:\n", out, re.MULTILINE)
+    examples = out[heading.end() :] if heading else ""
     if argv == ["viz"]:  # the group lists its pictures and points to their examples
         assert "emtrack viz PICTURE --help" in out
         return

@@ -34,6 +34,7 @@ from emtrack.cli.options import (
     verbosity_parent,
 )
 from emtrack.cli.output import one_line, show_warning, stderr_logging
+from emtrack.cli.parser import Parser
 from emtrack.errors import EmtrackInputError
 
 __all__ = ["build_parser", "main", "tracker_config_from_args", "train_config_from_args"]
@@ -50,14 +51,14 @@ _COMMAND_MODULES: tuple[Any, ...] = (train, track, bench, demo, viz)
 
 
 _EXAMPLES = """\
-examples:
-  emtrack demo                                      # no data needed: track a synthetic scene
-  emtrack track --det MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
-  emtrack track --det MOT15 --out out/ --offline    # every sequence of a folder
-  emtrack eval --gt MOT15 --results out/
-  emtrack train --det my_sequences/ --out runs/mine.pt --export runs/mine.npz
-  emtrack viz tracks --out tracks.mp4 --sheet tracks.png
-  emtrack bench track MOT15 --plot bench.png
+examples (from the repository root; ../shared/data holds the MOTChallenge sequences):
+  emtrack demo                          # no data needed: track a synthetic scene
+  emtrack track --det ../shared/data/MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
+  emtrack track --det ../shared/data/MOT15 --out out/ --offline   # every sequence of a folder
+  emtrack eval --gt ../shared/data/MOT15 --results out/
+  emtrack train --det ../shared/data/YOLOX-MOT17 --out runs/mine.pt --export runs/mine.npz
+  emtrack viz tracks --out out/tracks.mp4 --sheet out/tracks.png
+  emtrack bench track ../shared/data/MOT15 --plot out/bench.png
 
 Run 'emtrack COMMAND --help' for the options and examples of a command.
 exit status: 0 ok, 2 bad input or usage, 1 environment error (a file that cannot be written,
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``emtrack`` argument parser (sub-commands set ``handler``)."""
     verbosity = verbosity_parent()
     common: dict[str, Any] = {"parents": [verbosity], "formatter_class": HelpFormatter}
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="emtrack",
         description="Self-supervised multi-object tracking with a learned association network.",
         epilog=_EXAMPLES,
@@ -81,6 +82,30 @@ def build_parser() -> argparse.ArgumentParser:
     for module in _COMMAND_MODULES:
         module.register(commands, common)
     return parser
+
+
+#: The extra that installs each optional top-level module (``pip install 'emtrack[EXTRA]'``).
+EXTRA_OF_MODULE: dict[str, tuple[str, str]] = {
+    "torch": ("train", "PyTorch"),
+    "trackers": ("bench", "the 'trackers' package"),
+    "matplotlib": ("viz", "matplotlib"),
+    "av": ("viz", "PyAV"),
+}
+
+
+def missing_extra_message(error: ImportError, args: argparse.Namespace) -> str:
+    """One line naming the command, the missing package and the extra that installs it."""
+    module = (error.name or "").split(".")[0]
+    if module not in EXTRA_OF_MODULE:
+        return one_line(str(error))
+    extra, package = EXTRA_OF_MODULE[module]
+    words = [getattr(args, "command", None)]
+    words += [getattr(args, key, None) for key in ("bench_command", "viz_command")]
+    command = " ".join(["emtrack", *(w for w in words if w)])
+    return (
+        f"{command} needs {package}, which is not installed: pip install 'emtrack[{extra}]' "
+        "(or 'emtrack[dev]' for everything)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INPUT_ERROR
         except ImportError as error:  # a missing optional package (emtrack[viz], ...)
             _log.debug("traceback of the error below", exc_info=True)
-            print(f"emtrack: error: {one_line(str(error))}", file=sys.stderr)
+            print(f"emtrack: error: {missing_extra_message(error, args)}", file=sys.stderr)
             return EXIT_OS_ERROR
         except OSError as error:
             _log.debug("traceback of the error below", exc_info=True)

@@ -24,10 +24,10 @@ _log = logging.getLogger(__name__)
 
 
 _BENCH_TRACK_EXAMPLES = """\
-examples:
-  emtrack bench track ../shared/data/MOT15 --json bench.json --plot bench.png
+examples (from the repository root):
+  emtrack bench track ../shared/data/MOT15 --json out/bench.json --plot out/bench.png
   emtrack bench track ../shared/data/MOT17 --trackers emtrack,sort,bytetrack --repeat 3
-  emtrack bench track my_sequences/ --model runs/mine.npz --high-score 0.5
+  emtrack bench track ../shared/data/YOLOX-MOT17 --model runs/mine.npz --high-score 0.5
   emtrack bench track ../shared/data/MOT15 --frame-stride 3   # the scenes at 1/3 the frame rate
 """
 

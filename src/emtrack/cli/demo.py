@@ -18,10 +18,10 @@ _log = logging.getLogger(__name__)
 
 
 _DEMO_EXAMPLES = """\
-examples:
+examples (from the repository root):
   emtrack demo
-  emtrack demo --frames 600 --seed 3 --model runs/mine.npz
-  emtrack viz tracks --sheet demo.png   # see a synthetic scene's tracks
+  emtrack demo --frames 600 --seed 3 --model runs/mine.npz   # a model from 'emtrack train'
+  emtrack viz tracks --sheet out/demo.png   # see a synthetic scene's tracks
 """
 
 

@@ -393,6 +393,14 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         const=False,
     ),
     ConfigFlag(
+        "--init",
+        "init",
+        "the weights training starts from: auto (the shipped model's, when --hidden matches "
+        "it; else random), shipped, scratch (random), or a model file (.npz or .pt)",
+        str,
+        metavar="auto|shipped|scratch|FILE",
+    ),
+    ConfigFlag(
         "--seed", "seed", "seeds every random generator of the run", non_negative_int, metavar="S"
     ),
     ConfigFlag("--float64", "float64", "train in double precision", const=True),
@@ -459,6 +467,8 @@ def train_config_from_args(args: argparse.Namespace) -> Any:
 class HelpFormatter(argparse.HelpFormatter):
     """Appends ``(default: ...)`` to config options, read from the config dataclass itself.
 
+    Switches (``--float64``, ``--no-learn-noise``) get no default: they are off unless given.
+
     The config class is imported only when help is printed (it may import torch).
     Descriptions (one paragraph) are wrapped to the terminal; text with line breaks, such as
     the ``examples:`` epilogs, is printed as written (like ``RawDescriptionHelpFormatter``).
@@ -474,8 +484,16 @@ class HelpFormatter(argparse.HelpFormatter):
         source = getattr(action, "config_default", None)
         if source is None or help_text is None:
             return help_text
+        if action.nargs == 0:
+            # A switch: its help says what it turns on or off; "(default: True)" after
+            # --no-learn-noise would read as if the switch were on by default.
+            return help_text.replace("%", "%%")
         config, field = source
-        default = next(f for f in dataclasses.fields(_config_class(config)) if f.name == field)
+        try:
+            config_class = _config_class(config)
+        except ImportError:  # TrainConfig needs torch, which a light install lacks
+            return help_text.replace("%", "%%")
+        default = next(f for f in dataclasses.fields(config_class) if f.name == field)
         value = default.default
         if isinstance(value, tuple):
             value = ",".join(str(v) for v in value)
@@ -512,8 +530,8 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         metavar="M",
-        help="weights: an .npz from 'emtrack train --export' or a training checkpoint .pt "
-        "(default: the model shipped with emtrack)",
+        help="weights: an .npz from 'emtrack train --export', or a training checkpoint .pt "
+        "(needs emtrack[train]) (default: the model shipped with emtrack)",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from emtrack.cli.options import (
     tracker_config_from_args,
 )
 from emtrack.cli.output import is_quiet
+from emtrack.cli.threads import TRACKING_THREADS, add_threads_option, thread_limit
 from emtrack.errors import EmtrackInputError
 from emtrack.io import (
     MotTable,
@@ -35,21 +37,27 @@ _log = logging.getLogger(__name__)
 
 
 _TRACK_EXAMPLES = """\
-examples:
+examples (from the repository root):
   # one det file; seqinfo.ini is read from <det>/../../seqinfo.ini
-  emtrack track --det MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
-  # every sequence of a folder, offline mode (re-linking and gap filling)
+  emtrack track --det ../shared/data/MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
+  # every sequence of a folder into the folder out/ (one <seq>.txt each), offline mode
   emtrack track --det ../shared/data/MOT15 --out out/ --offline
-  # your own model, and score thresholds for your detector
-  emtrack track --det seqs/ --out out/ --model runs/mine.npz --high-score 0.5 --new-track-score 0.6
-  # a det file without seqinfo.ini: give the frame rate (the length is its last frame)
-  emtrack track --det my_video_dets.txt --frame-rate 25 --out my_video_tracks.txt
+  # one sequence to stdout
+  emtrack track --det ../shared/data/MOT15/TUD-Campus/det/det.txt --out - -q | head -3
+  # your own model (see 'emtrack train --help'), and score thresholds for your detector
+  emtrack track --det ../shared/data/YOLOX-MOT17 --out out/yolox/ --model runs/mine.npz \\
+      --high-score 0.5 --new-track-score 0.6
+  # another frame rate than seqinfo.ini's (a det file without seqinfo.ini needs this; the
+  # sequence then ends at its last detection)
+  emtrack track --det ../shared/data/MOT15/TUD-Campus/det/det.txt --frame-rate 12.5 \\
+      --out out/TUD-Campus-12fps.txt
 """
 
 _EVAL_EXAMPLES = """\
-examples:
+examples (from the repository root, after the 'emtrack track' examples):
   emtrack eval --gt ../shared/data/MOT15 --results out/
-  emtrack eval --gt ../shared/data/MOT17 --results out/ --benchmark MOT17 --json scores.json
+  emtrack eval --gt ../shared/data/MOT15/TUD-Campus --results out/TUD-Campus.txt   # one sequence
+  emtrack eval --gt ../shared/data/MOT15 --results out/ --benchmark MOT15 --json out/scores.json
 """
 
 
@@ -90,7 +98,9 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "--out",
         required=True,
         metavar="RESULT",
-        help="result file; a folder (one <seq>.txt per sequence) when --det is a folder",
+        help="where the results go: a file for one det file; a folder (a name ending in '/', "
+        "or an existing folder: one <seq>.txt per sequence) for a folder of sequences; '-' "
+        "for stdout (one sequence)",
     )
     add_det_name_option(track)
     add_model_option(track)
@@ -126,6 +136,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         "frames (not frames without detections); with a folder of sequences, a folder of "
         "<seq>.txt files (see docs/inputs.md)",
     )
+    add_threads_option(track, TRACKING_THREADS)
     add_config_flags(track.add_argument_group("tracker settings"), TRACKER_FLAGS, "tracker")
     track.set_defaults(handler=_cmd_track)
     evaluate = commands.add_parser(
@@ -133,14 +144,23 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="score result files with TrackEval (HOTA, MOTA, IDF1, ...)",
         description=(
             "Score a folder of <seq>.txt result files against a folder of sequences "
-            "(<seq>/gt/gt.txt and <seq>/seqinfo.ini) with TrackEval."
+            "(<seq>/gt/gt.txt and <seq>/seqinfo.ini) with TrackEval, or one result file "
+            "against one sequence folder."
         ),
         epilog=_EVAL_EXAMPLES,
         **common,
     )
-    evaluate.add_argument("--gt", required=True, metavar="GT_ROOT", help="folder of sequences")
     evaluate.add_argument(
-        "--results", required=True, metavar="RESULT_DIR", help="folder of <seq>.txt results"
+        "--gt",
+        required=True,
+        metavar="GT",
+        help="a folder of sequences, or one sequence's folder (<seq>/gt/gt.txt, <seq>/seqinfo.ini)",
+    )
+    evaluate.add_argument(
+        "--results",
+        required=True,
+        metavar="RESULTS",
+        help="a folder of <seq>.txt results, or (with one sequence's --gt) its result file",
     )
     evaluate.add_argument(
         "--benchmark",
@@ -157,7 +177,7 @@ class _TrackJob:
     name: str | None  # None for a single det file: its seqinfo.ini names it
     det: Path
     seqinfo: Path | None  # None: no seqinfo.ini, --frame-rate given
-    out: Path
+    out: Path | None  # None: stdout
     timestamps: Path | None = None
 
     def read(
@@ -185,11 +205,31 @@ class _TrackJob:
         return detections, SeqInfo(name or self.det.stem, frame_rate, length), stamps
 
 
+#: ``--out`` for stdout.
+STDOUT = "-"
+
+
+def out_is_folder(out: str) -> bool:
+    """``--out`` names a folder: it ends with a path separator or is an existing folder."""
+    return out.endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def _sequence_name(det: Path) -> str:
+    """The name a single det file's sequence goes by (``<seq>/det/det.txt`` -> ``<seq>``)."""
+    return det.parent.parent.name if det.parent.name == "det" else det.stem
+
+
 def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
-    """What ``emtrack track`` reads and writes, one job per sequence."""
+    """What ``emtrack track`` reads and writes, one job per sequence.
+
+    ``--out`` is a folder when it ends with ``/`` or is an existing folder, stdout when it is
+    ``-``, else a file; a folder ``--det`` needs a folder (or ``-`` for a folder of one
+    sequence), a det file needs a file or ``-``.
+    """
     from emtrack.io import find_sequences
 
-    det, out = Path(args.det), Path(args.out)
+    det, to_stdout = Path(args.det), args.out == STDOUT
+    folder_out = not to_stdout and out_is_folder(args.out)
     if det.is_dir():
         if args.seqinfo is not None:
             raise EmtrackInputError(
@@ -197,8 +237,19 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
                 "<seq>/seqinfo.ini is used",
                 det,
             )
-        if out.exists() and not out.is_dir():
-            raise EmtrackInputError("--out must be a folder when --det is a folder", out)
+        sequences = find_sequences(det, args.det_name)
+        if to_stdout and len(sequences) > 1:
+            raise EmtrackInputError(
+                f"--out - writes one sequence to stdout, and this folder holds "
+                f"{len(sequences)}; give a folder, e.g. --out out/, or one det file",
+                det,
+            )
+        if not (to_stdout or folder_out):
+            raise EmtrackInputError(
+                f"--det is a folder of sequences, so --out must be a folder: end it with "
+                f"'/' (--out {args.out}/), or give an existing folder",
+                det,
+            )
         stamps_dir = None if args.timestamps is None else Path(args.timestamps)
         if stamps_dir is not None and not stamps_dir.is_dir():
             raise EmtrackInputError(
@@ -206,7 +257,7 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
                 stamps_dir,
             )
         jobs = []
-        for sequence in find_sequences(det, args.det_name):
+        for sequence in sequences:
             if sequence.seqinfo is None and args.frame_rate is None:
                 raise EmtrackInputError(
                     "no seqinfo.ini in this sequence folder (frame rate and length come from "
@@ -222,13 +273,18 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
                         "folder: one <seq>.txt per sequence)",
                         stamps,
                     )
-            target = out / f"{sequence.name}.txt"
+            target = None if to_stdout else Path(args.out) / f"{sequence.name}.txt"
             jobs.append(_TrackJob(sequence.name, sequence.det, sequence.seqinfo, target, stamps))
         return jobs
     if not det.is_file():
         raise EmtrackInputError("det file not found", det)
-    if out.is_dir():
-        raise EmtrackInputError("--out is a folder; give the result file's name", out)
+    if folder_out:
+        example = Path(args.out) / f"{_sequence_name(det)}.txt"
+        raise EmtrackInputError(
+            f"--out {args.out} is a folder, and --det is one det file: give the result "
+            f"file's name, e.g. --out {example}",
+            det,
+        )
     stamps_file = None if args.timestamps is None else Path(args.timestamps)
     seqinfo: Path | None
     if args.seqinfo is not None:
@@ -243,10 +299,30 @@ def _track_jobs(args: argparse.Namespace) -> list[_TrackJob]:
                     det,
                 )
             seqinfo = None
-    return [_TrackJob(None, det, seqinfo, out, stamps_file)]
+    return [_TrackJob(None, det, seqinfo, None if to_stdout else Path(args.out), stamps_file)]
+
+
+def write_to_stdout(table: MotTable) -> None:
+    """A result table on stdout, in exactly the format :func:`~emtrack.io.write_mot` writes."""
+    import sys
+    import tempfile
+
+    from emtrack.io import write_mot
+
+    with tempfile.TemporaryDirectory(prefix="emtrack-") as tmp:
+        path = Path(tmp) / "result.txt"
+        write_mot(path, table)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(path.read_bytes())
+        sys.stdout.buffer.flush()
 
 
 def _cmd_track(args: argparse.Namespace) -> int:
+    with thread_limit(args.threads):
+        return _track(args)
+
+
+def _track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
     from tqdm import tqdm
 
@@ -277,7 +353,10 @@ def _cmd_track(args: argparse.Namespace) -> int:
     for (job, _, seqinfo, _), run in zip(inputs, bar, strict=True):
         runs.append((job.name or seqinfo.name, job, run))
     for name, job, run in runs:
-        write_mot(job.out, run.result)
+        if job.out is None:
+            write_to_stdout(run.result)
+        else:
+            write_mot(job.out, run.result)
         fps = run.num_frames / run.update_seconds if run.update_seconds > 0 else float("inf")
         num_tracks = len(set(run.result.ids.tolist()))
         _log.info(
@@ -287,15 +366,50 @@ def _cmd_track(args: argparse.Namespace) -> int:
             len(run.result),
             num_tracks,
             fps,
-            job.out,
+            "stdout" if job.out is None else job.out,
         )
+        # -v: what was fitted to this input.
+        for class_id, fit in run.fits.items():
+            label = name if class_id is None else f"{name} (class {class_id:g})"
+            for line in fit.describe():
+                _log.debug("%s: %s", label, line)
     return 0
 
 
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from emtrack.eval import evaluate_folder
+def _is_sequence_folder(path: Path) -> bool:
+    return (path / "gt" / "gt.txt").is_file() and (path / "seqinfo.ini").is_file()
 
-    report = evaluate_folder(args.gt, args.results, benchmark=args.benchmark)
+
+def _evaluate(gt: Path, results: Path, benchmark: str | None) -> Any:
+    """The report of ``emtrack eval``: a folder of sequences, or one sequence (see --help)."""
+    from emtrack.eval import EvalSequence, evaluate, evaluate_folder
+
+    if not _is_sequence_folder(gt):
+        if results.is_file():
+            raise EmtrackInputError(
+                "--results is one result file, so --gt must be that sequence's folder "
+                f"(with gt/gt.txt and seqinfo.ini), e.g. --gt {gt / results.stem}",
+                gt,
+            )
+        return evaluate_folder(gt, results, benchmark=benchmark)
+    if results.is_dir():
+        results = results / f"{gt.name}.txt"
+        if not results.is_file():
+            raise EmtrackInputError(
+                f"no result file {gt.name}.txt for the sequence {gt}; give the result file "
+                "itself with --results",
+                results.parent,
+            )
+    elif not results.is_file():
+        raise EmtrackInputError("result file not found", results)
+    sequence = EvalSequence(
+        gt.name, gt / "gt" / "gt.txt", results, read_seqinfo(gt / "seqinfo.ini")
+    )
+    return evaluate([sequence], benchmark=benchmark)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    report = _evaluate(Path(args.gt), Path(args.results), args.benchmark)
     print(report.format_table())
     if args.json:
         data = {

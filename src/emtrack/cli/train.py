@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from emtrack.cli.options import TRAIN_FLAGS, add_config_flags, train_config_from_args
 from emtrack.cli.output import is_quiet, percent
+from emtrack.cli.threads import TRAINING_THREADS, add_threads_option, thread_limit
 from emtrack.errors import EmtrackInputError
 
 _log = logging.getLogger(__name__)
 
 
 _TRAIN_EXAMPLES = """\
-examples:
-  # a tiny run on synthetic scenes only (a few minutes on 2 CPU cores), then plot it
+examples (from the repository root):
+  # your own detections plus synthetic scenes, starting from the shipped model's weights;
+  # export weights for the tracker, then track with them
+  emtrack train --det ../shared/data/YOLOX-MOT17 --out runs/mine.pt --export runs/mine.npz
+  emtrack track --det ../shared/data/YOLOX-MOT17 --out out/yolox/ --model runs/mine.npz
+  # a tiny run on synthetic scenes only, then plot it
   emtrack train --synthetic 4 --epochs 3 --steps-per-epoch 10 --out runs/tiny.pt
-  emtrack viz training runs/tiny.pt --out training.png
-  # your own detections plus synthetic scenes; export weights for the tracker
-  emtrack train --det my_sequences/ --out runs/mine.pt --export runs/mine.npz
-  emtrack track --det my_sequences/ --out out/ --model runs/mine.npz
+  emtrack viz training runs/tiny.pt --out out/training.png
+  # from random weights: the shipped model's own recipe
+  emtrack train --init scratch --det ../shared/data/MOT15 --epochs 6 --out runs/scratch.pt
   # checkpoint every 50 steps; after a crash or Ctrl-C, continue where it stopped
   emtrack train --synthetic 24 --checkpoint-every 50 --out runs/long.pt
   emtrack train --out runs/long.pt --resume
@@ -43,7 +49,11 @@ def register(commands: Any, common: dict[str, Any]) -> None:
             "--checkpoint-every steps. Ctrl-C (or SIGTERM) stops at the next step, writes the "
             "checkpoint and exits with status 130 (143); --resume continues the run so that "
             "it ends with exactly the weights of an uninterrupted one. Under torchrun the run "
-            "is data-parallel (DDP); only rank 0 writes and prints."
+            "is data-parallel (DDP); only rank 0 writes and prints. At the end the network "
+            "is compared with IoU+Hungarian (held-out synthetic clips; the links IoU is sure "
+            "of in the --det files): a network that links worse gets a WARNING, and the "
+            "verdict is recorded in the checkpoint and the export. Needs PyTorch: pip "
+            "install 'emtrack[train]'."
         ),
         epilog=_TRAIN_EXAMPLES,
         **common,
@@ -72,6 +82,7 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         metavar="WEIGHTS.npz",
         help="also write the trained weights for the tracker (use with 'emtrack track --model')",
     )
+    add_threads_option(train, TRAINING_THREADS)
     train.set_defaults(handler=_cmd_train)
 
 
@@ -82,14 +93,24 @@ def _explicit_train_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    with thread_limit(args.threads, torch=True):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from emtrack.train import train
     from emtrack.train.allocator import reuse_freed_memory
     from emtrack.train.distributed import env_rank
     from emtrack.train.trainer import TrainingInterrupted, check_resumable, resume_config
+    from emtrack.train.verdict import TrainingVerdictWarning
 
     out = Path(args.out)
-    if out.is_dir():
-        raise EmtrackInputError("--out is a folder; give the checkpoint's file name", out)
+    for option, value in (("--out", args.out), ("--export", args.export)):
+        if value is not None and (value.endswith(("/", os.sep)) or Path(value).is_dir()):
+            name = "runs/mine.pt" if option == "--out" else "runs/mine.npz"
+            raise EmtrackInputError(
+                f"{option} is a folder; give the file's name, e.g. {option} {name}", value
+            )
     main_process = env_rank() == 0
     reuse_freed_memory()
     resume: Path | None = None
@@ -106,6 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if out.exists() and main_process:
             _log.warning("%s exists and will be overwritten (use --resume to continue it)", out)
     epochs = config.epochs
+    _note_short_scratch_run(config, main_process and resume is None)
 
     def on_epoch(record: Any) -> None:
         accuracy = ""
@@ -130,14 +152,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
             out,
         )
     try:
-        result = train(
-            config,
-            det_paths=args.det,
-            checkpoint=out,
-            progress=False if is_quiet(args) else None,
-            on_epoch=on_epoch,
-            resume=resume,
-        )
+        with warnings.catch_warnings():
+            # The verdict is reported below as a block, not as a one-line warning.
+            warnings.simplefilter("ignore", TrainingVerdictWarning)
+            result = train(
+                config,
+                det_paths=args.det,
+                checkpoint=out,
+                progress=False if is_quiet(args) else None,
+                on_epoch=on_epoch,
+                resume=resume,
+            )
     except TrainingInterrupted as stop:
         if main_process:
             where = (
@@ -155,19 +180,69 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not result.is_main:
         return 0
     _log.info("wrote %s", out)
-    if config.heldout_scenes:
-        from emtrack.train.trainer import gap_accuracy
-
-        print("held-out link accuracy by frame gap (network / IoU+Hungarian / true-id Kalman):")
-        for stride, acc in gap_accuracy(result.net, result.noise, config).items():
-            print(
-                f"  gap {stride}: {percent(acc['accuracy'])} / {percent(acc['iou_accuracy'])}"
-                f" / {percent(acc['oracle_accuracy'])}",
-                flush=True,
-            )
+    verdict = result.verdict
+    if verdict is not None:
+        print_verdict_figures(verdict)
     if args.export:
         from emtrack.track import export_weights
 
         export_weights(result, args.export)
         _log.info("wrote %s", args.export)
+    if verdict is not None:
+        report_verdict(verdict, out, args.export)
     return 0
+
+
+def _note_short_scratch_run(config: Any, starting: bool) -> None:
+    """Warn before a run from random weights that is too short to be likely to train."""
+    from emtrack.train.init import SCRATCH_MIN_STEPS
+
+    steps = config.epochs * config.steps_per_epoch
+    if starting and config.init == "scratch" and steps < SCRATCH_MIN_STEPS:
+        _log.warning(
+            "--init scratch with %d optimiser steps: from random weights, runs of fewer than "
+            "%d steps often end linking worse than IoU (the verdict at the end will say); "
+            "without --init scratch training starts from the shipped model's weights",
+            steps,
+            SCRATCH_MIN_STEPS,
+        )
+
+
+def print_verdict_figures(verdict: Any) -> None:
+    """The held-out accuracy by gap and the agreement on the training detections (stdout)."""
+    if verdict.gaps:
+        print("held-out link accuracy by frame gap (network / IoU+Hungarian / true-id Kalman):")
+        for gap, acc in verdict.gaps.items():
+            print(
+                f"  gap {gap}: {percent(acc['accuracy'])} / {percent(acc['iou_accuracy'])}"
+                f" / {percent(acc['oracle_accuracy'])}"
+            )
+    if verdict.own_agreement is not None:
+        print(
+            f"training detections: the network makes {percent(verdict.own_agreement)} of the "
+            f"{verdict.own_links} links IoU makes with confidence"
+        )
+    sys.stdout.flush()
+
+
+def report_verdict(verdict: Any, checkpoint: Path, export: str | None) -> None:
+    """One verdict line, or a WARNING block on stderr when the network links worse than IoU."""
+    if verdict.ok is None:
+        _log.info("verdict: none (no held-out scenes and no detection files to judge on)")
+        return
+    if verdict.ok:
+        _log.info("verdict: ok, the network links at least as well as IoU+Hungarian")
+        return
+    files = f"{checkpoint} and {export}" if export else str(checkpoint)
+    rule = "=" * 78
+    lines = [
+        rule,
+        "WARNING: the trained network links WORSE than IoU+Hungarian:",
+        *(f"  - {problem}" for problem in verdict.problems),
+        "Tracking with this model will be worse than 'emtrack track --association iou'.",
+        "Train longer (more --epochs or --steps-per-epoch), or start from the shipped",
+        "model's weights (--init auto, the default), or keep tracking with the shipped model.",
+        f"This verdict is recorded in {files}; 'emtrack track --model' warns about it.",
+        rule,
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -18,39 +18,41 @@ from emtrack.errors import EmtrackInputError
 _log = logging.getLogger(__name__)
 
 _TRACKS_EXAMPLES = """\
-examples:
+examples (from the repository root):
   # no data needed: a synthetic scene tracked with the shipped model, errors marked vs its gt
-  emtrack viz tracks --out tracks.mp4 --sheet tracks.png
-  # a real sequence: track it, then draw the result over its images (or a blank canvas)
-  emtrack track --det MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
-  emtrack viz tracks --result out/TUD-Campus.txt --seqinfo MOT15/TUD-Campus/seqinfo.ini \\
-      --images MOT15/TUD-Campus/img1 --gt MOT15/TUD-Campus/gt/gt.txt --out tud.mp4
+  emtrack viz tracks --out out/tracks.mp4 --sheet out/tracks.png
+  # a real sequence: track it, then draw the result on a blank canvas of its size
+  # (--images <seq>/img1 draws on its own frames)
+  emtrack track --det ../shared/data/MOT15/TUD-Campus/det/det.txt --out out/TUD-Campus.txt
+  emtrack viz tracks --result out/TUD-Campus.txt \\
+      --seqinfo ../shared/data/MOT15/TUD-Campus/seqinfo.ini \\
+      --gt ../shared/data/MOT15/TUD-Campus/gt/gt.txt --out out/tud.mp4
   # PNG frames 1-50 at half size into a folder
-  emtrack viz tracks --result out/TUD-Campus.txt --seqinfo MOT15/TUD-Campus/seqinfo.ini \\
-      --frames 1:50 --scale 0.5 --out frames/
+  emtrack viz tracks --result out/TUD-Campus.txt \\
+      --seqinfo ../shared/data/MOT15/TUD-Campus/seqinfo.ini --frames 1:50 --scale 0.5 \\
+      --out out/frames/
 """
 
 _TRAINING_EXAMPLES = """\
-examples:
+examples (from the repository root):
   emtrack train --synthetic 4 --epochs 3 --steps-per-epoch 10 --out runs/tiny.pt
-  emtrack viz training runs/tiny.pt --out training.png
-  emtrack viz training history.json --out training.png   # a JSON list of epoch records
+  emtrack viz training runs/tiny.pt --out out/training.png
 """
 
 _ASSOC_EXAMPLES = """\
-examples:
+examples (from the repository root):
   # no data needed: a synthetic scene; white squares mark the true assignment
-  emtrack viz assoc --out assoc.png
+  emtrack viz assoc --out out/assoc.png
   # detections of a real sequence, frames 20 and 21, with your own model
-  emtrack viz assoc --det MOT15/TUD-Campus/det/det.txt --frame 20 --model runs/mine.npz \\
-      --out assoc.png
+  emtrack viz assoc --det ../shared/data/MOT15/TUD-Campus/det/det.txt --frame 20 \\
+      --model runs/mine.npz --out out/assoc.png
 """
 
 _BENCH_EXAMPLES = """\
-examples:
-  emtrack bench track ../shared/data/MOT15 --json bench.json
-  emtrack viz bench bench.json --out bench.png
-  emtrack bench track ../shared/data/MOT15 --plot bench.png   # the same in one go
+examples (from the repository root):
+  emtrack bench track ../shared/data/MOT15 --json out/bench.json
+  emtrack viz bench out/bench.json --out out/bench.png
+  emtrack bench track ../shared/data/MOT15 --plot out/bench.png   # the same in one go
 """
 
 

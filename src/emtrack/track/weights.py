@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
+import warnings
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,9 @@ class AssociationWeights:
             wrong way (the shipped network, trained on gaps up to 2/7 s, *narrows* its
             acceptance for longer gaps). Files written before this field existed load with
             the features' own clamp (10 s), i.e. no limit.
+        verdict: the training verdict recorded with the weights (``emtrack train`` writes it:
+            ``ok`` False when the network linked worse than IoU + Hungarian at the end of
+            training, the figures and ``problems``); None when the file has none.
     """
 
     layers: tuple[tuple[np.ndarray, np.ndarray], ...]
@@ -54,6 +60,7 @@ class AssociationWeights:
     noise_r: float
     noise_p_vel: float
     max_gap_s: float = _GAP_CLAMP_S
+    verdict: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def logits(self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s) -> np.ndarray:
         """Association logits of current boxes vs reference boxes.
@@ -204,7 +211,7 @@ class AssociationWeights:
             if value.size != 1 or not (np.isfinite(value).all() and float(value.flat[0]) > 0):
                 raise ValueError(f"max_gap_s must be one number > 0, got {value.tolist()}")
             scalars["max_gap_s"] = min(float(value.flat[0]), _GAP_CLAMP_S)
-        return cls(tuple(layers), **scalars)
+        return cls(tuple(layers), **scalars, verdict=_read_verdict(arrays.get("verdict")))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -216,7 +223,39 @@ class AssociationWeights:
         out["noise_p_vel"] = np.array(self.noise_p_vel)
         out["max_gap_s"] = np.array(self.max_gap_s)
         out["feature_names"] = np.array(FEATURE_NAMES)
+        if self.verdict is not None:
+            out["verdict"] = np.array(json.dumps(dict(self.verdict)))
         return out
+
+
+def _read_verdict(entry: Any) -> dict[str, Any] | None:
+    """The recorded verdict: a JSON object (text) with an ``ok`` entry, or a dict."""
+    if entry is None:
+        return None
+    if isinstance(entry, Mapping):
+        verdict = dict(entry)
+    else:
+        try:
+            verdict = json.loads(str(np.asarray(entry).reshape(())))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"verdict is not valid JSON ({exc})") from None
+    if not isinstance(verdict, dict) or verdict.get("ok") not in (True, False, None):
+        raise ValueError("verdict must be a JSON object with ok true, false or null")
+    return verdict
+
+
+def warn_if_bad_verdict(weights: AssociationWeights, path: str | Path) -> None:
+    """Warn when ``weights`` record that they linked worse than IoU at the end of training."""
+    if weights.verdict is None or weights.verdict.get("ok") is not False:
+        return
+    problems = "; ".join(str(p) for p in weights.verdict.get("problems") or ())
+    warnings.warn(
+        f"{path}: this model links worse than IoU+Hungarian (recorded at the end of its "
+        f"training: {problems or 'no details'}); tracks from it will be poor: train longer, "
+        "or track with the shipped model (no --model) or with --association iou",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 #: Per-box terms of the edge features as linear maps of ``[x1, y1, x2, y2]``: x centre, y bottom,
@@ -341,7 +380,9 @@ def load_model(model: str | Path | AssociationWeights | None = None) -> Associat
     if not path.is_file():
         raise EmtrackInputError("model file not found", path)
     if path.suffix == ".pt":
-        return _weights_from_checkpoint(path)
+        weights = _weights_from_checkpoint(path)
+        warn_if_bad_verdict(weights, path)
+        return weights
     try:
         with path.open("rb") as handle:
             magic = handle.read(4)
@@ -353,9 +394,11 @@ def load_model(model: str | Path | AssociationWeights | None = None) -> Associat
         )
     try:
         with np.load(path, allow_pickle=False) as data:
-            return AssociationWeights.from_arrays({k: data[k] for k in data.files})
+            weights = AssociationWeights.from_arrays({k: data[k] for k in data.files})
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise EmtrackInputError(f"not a valid emtrack weights file ({exc})", path) from exc
+    warn_if_bad_verdict(weights, path)
+    return weights
 
 
 def _weights_from_checkpoint(path: Path) -> AssociationWeights:
@@ -364,26 +407,40 @@ def _weights_from_checkpoint(path: Path) -> AssociationWeights:
     data = load_checkpoint(path)
     net, noise = modules_from_checkpoint(data, path)
     try:
-        return AssociationWeights.from_arrays(_weight_arrays(net, noise, data.get("max_gap_s")))
+        return AssociationWeights.from_arrays(
+            _weight_arrays(net, noise, data.get("max_gap_s"), data.get("verdict"))
+        )
     except (ValueError, TypeError) as exc:
         raise EmtrackInputError(f"checkpoint holds unusable weights ({exc})", path) from exc
 
 
-def _weight_arrays(net: Any, noise: Any, max_gap_s: float | None) -> dict[str, np.ndarray]:
-    """The ``from_arrays`` entries of trained modules (``max_gap_s`` only when known)."""
-    arrays = {**net.export(), **noise.export()}
+def _weight_arrays(
+    net: Any, noise: Any, max_gap_s: float | None, verdict: Any = None
+) -> dict[str, Any]:
+    """The ``from_arrays`` entries of trained modules (``max_gap_s`` and the training verdict
+    only when known)."""
+    arrays: dict[str, Any] = {**net.export(), **noise.export()}
     if max_gap_s is not None:
         arrays["max_gap_s"] = np.asarray(max_gap_s, dtype=float)
+    if verdict is not None:
+        arrays["verdict"] = verdict.to_dict() if hasattr(verdict, "to_dict") else verdict
     return arrays
 
 
 def export_weights(source, out_path: str | Path) -> AssociationWeights:
-    """Write tracker weights (``.npz``) from a ``TrainResult`` or a checkpoint path."""
+    """Write tracker weights (``.npz``) from a ``TrainResult`` or a checkpoint path.
+
+    The training verdict goes with them; a bad one is warned about (as :func:`load_model`
+    does) when the source is a checkpoint file.
+    """
     if isinstance(source, (str, Path)):
         weights = _weights_from_checkpoint(Path(source))
+        warn_if_bad_verdict(weights, source)
     else:
         weights = AssociationWeights.from_arrays(
-            _weight_arrays(source.net, source.noise, source.max_gap_s)
+            _weight_arrays(
+                source.net, source.noise, source.max_gap_s, getattr(source, "verdict", None)
+            )
         )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ from emtrack.train.accuracy import (
     oracle_kalman_links,
 )
 from emtrack.train.clips import ClipSampler, DetectionStream
+from emtrack.train.init import INIT_CHOICES, load_initial_weights, resolve_init
+from emtrack.train.verdict import TrainingVerdictWarning, Verdict, judge, own_detection_agreement
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ CHECKPOINT_LEGACY_FIELDS: dict[str, Any] = {
     "clutter_scale": 1.0,
     "clutter_warmup_epochs": 0.0,
     "lr_schedule": "constant",
+    "init": "scratch",
 }
 
 #: Checkpoint keys that hold the training state needed to resume (besides the weights).
@@ -112,6 +116,9 @@ class TrainConfig:
         device: torch device.
         checkpoint_every: also write the checkpoint every this many optimiser steps
             (0: only at the end of each epoch).
+        init: the weights the run starts from: ``auto`` (the shipped model's when ``hidden``
+            matches it, else random), ``shipped``, ``scratch`` (random), or the path of an
+            ``.npz`` export or ``.pt`` checkpoint (see :mod:`emtrack.train.init`).
     """
 
     clip_length: int = 10
@@ -137,6 +144,7 @@ class TrainConfig:
     float64: bool = False
     device: str = "cpu"
     checkpoint_every: int = 0
+    init: str = "auto"
 
     def __post_init__(self) -> None:
         positive = (
@@ -182,6 +190,10 @@ class TrainConfig:
             raise ValueError("TrainConfig scene counts must be >= 0")
         if self.seed < 0:  # numpy's generators reject negative seeds deep inside training
             raise ValueError(f"TrainConfig.seed must be >= 0, got {self.seed}")
+        if not isinstance(self.init, str) or not self.init:
+            raise ValueError(
+                f"TrainConfig.init must be one of {INIT_CHOICES} or a model file, got {self.init!r}"
+            )
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"TrainConfig.hidden widths must be >= 1, got {self.hidden}")
@@ -238,6 +250,8 @@ class TrainResult:
         is_main: this process is rank 0 (always true without torchrun); only it writes.
         max_gap_s: the longest time gap (s) the network was trained on (None: not known);
             exported with the weights, the tracker never feeds it a longer one.
+        verdict: how the trained network links compared with IoU + Hungarian (rank 0 only;
+            see :mod:`emtrack.train.verdict`); stored in the checkpoint and exported.
     """
 
     net: AssociationNet
@@ -246,6 +260,7 @@ class TrainResult:
     history: list[EpochRecord]
     is_main: bool = True
     max_gap_s: float | None = None
+    verdict: Verdict | None = None
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -404,6 +419,31 @@ def gap_accuracy(
     return out
 
 
+#: Frame gaps of the held-out accuracy in the end-of-training verdict.
+VERDICT_GAPS: tuple[int, ...] = (1, 2, 3, 4)
+
+
+def training_verdict(
+    net: AssociationNet,
+    noise: NoiseModel,
+    config: TrainConfig,
+    own_streams: Sequence[DetectionStream] = (),
+) -> Verdict:
+    """The end-of-training verdict: held-out synthetic accuracy by gap (:func:`gap_accuracy`)
+    and the agreement with confident IoU links on ``own_streams`` (the detection files)."""
+    agreement, links = own_detection_agreement(
+        net,
+        own_streams,
+        config.clip_length,
+        config.max_detections,
+        config.sinkhorn_iterations,
+        config.seed,
+    )
+    # Gaps whose clips fit in the held-out scenes (a clip of gap s spans (T - 1) s frames).
+    strides = [s for s in VERDICT_GAPS if (config.clip_length - 1) * s < config.synthetic_frames]
+    return judge(gap_accuracy(net, noise, config, strides), agreement, links)
+
+
 def data_fingerprint(streams: Sequence[DetectionStream]) -> str:
     """SHA-256 of what training samples from: every stream's boxes per frame, frame rate and
     image area, in order (names and paths are left out, so moved files still match)."""
@@ -454,6 +494,7 @@ def save_checkpoint(
         "step": step,
         "history": [dataclasses.asdict(r) for r in result.history],
         "max_gap_s": result.max_gap_s,
+        "verdict": None if result.verdict is None else result.verdict.to_dict(),
         "numpy_rng": rng.bit_generator.state,
         "torch_rng": torch.get_rng_state(),
         **(resume_state or {}),
@@ -687,7 +728,8 @@ def _train(
         if not det_paths:
             det_paths = [str(p) for p in saved.get("det_paths") or ()]
     paths = [str(Path(p).resolve()) for p in det_paths]
-    streams = streams_from_paths(paths)
+    own_streams = streams_from_paths(paths)
+    streams = list(own_streams)
     if config.synthetic_scenes:
         streams += synthetic_streams(config)
     if not streams:
@@ -710,6 +752,15 @@ def _train(
     heldout = heldout_clips(config) if context.is_main else None
     net = AssociationNet(config.hidden).to(config.device, config.dtype)
     noise = NoiseModel().to(config.device, config.dtype)
+    init_sha256: str | None = None
+    if saved is None:
+        initial = resolve_init(config.init, config.hidden)
+        if initial is not None:
+            load_initial_weights(initial, net, noise)
+            init_sha256 = initial.sha256
+            logger.info("starting from the weights of %s", initial.source)
+    else:
+        init_sha256 = saved.get("init_sha256")
     noise.requires_grad_(config.learn_noise)  # DDP reduces exactly the parameters it trains
     params = list(net.parameters()) + (list(noise.parameters()) if config.learn_noise else [])
     optimizer = torch.optim.Adam(params, lr=config.learning_rate)
@@ -747,6 +798,7 @@ def _train(
             "data_fingerprint": fingerprint,
             "det_paths": paths,
             "world_size": context.world_size,
+            "init_sha256": init_sha256,
         }
         save_checkpoint(checkpoint_path, result, optimizer, done, rng, state)
 
@@ -837,5 +889,11 @@ def _train(
             sums, elapsed = np.zeros(4), 0.0
             save()
         stop_if_asked()  # a stop asked during the last epoch's evaluation
+        if context.is_main:
+            result.verdict = training_verdict(net, noise, config, own_streams)
+            save()
+            if result.verdict.ok is False:
+                warnings.warn(TrainingVerdictWarning(result.verdict), stacklevel=3)  # at train()
+        stop_if_asked()
         context.barrier()
     return result
