@@ -110,3 +110,45 @@ def test_config_and_reset() -> None:
     tracker.reset()
     assert tracker._camera.variance == 0.0
     assert Tracker(10.0, config=TrackerConfig(camera_motion_s=0))._camera is None
+
+
+def _filmed(seed: int, camera: str) -> tuple[MotTable, MotTable, object]:
+    """A synthetic scene filmed by a static camera, one panning at 6 px per frame, or one
+    moving forward (every box scaled by 1.01 per frame about the image centre)."""
+    scene, dets = _scene_tables(seed)
+    info = scene.seqinfo
+    centre = np.array([info.im_width / 2, info.im_height / 2] * 2)
+
+    def move(table: MotTable, with_ids: bool) -> MotTable:
+        t = table.frames[:, None].astype(float)
+        boxes = table.boxes_xyxy
+        if camera == "pan":
+            boxes = boxes + np.array([6.0, 0.0, 6.0, 0.0]) * t
+        elif camera == "forward":
+            boxes = centre + (boxes - centre) * 1.01**t
+        ids = table.ids if with_ids else None
+        return MotTable.from_arrays(table.frames, boxes, table.scores, ids)
+
+    return move(scene.gt, True), move(dets, False), info
+
+
+@pytest.mark.parametrize("camera", ["static", "pan", "forward"])
+def test_the_camera_model_chosen_per_input_is_never_worse_than_none(tmp_path, camera) -> None:
+    """Whether to compensate is chosen per input by the likelihood of its tracks: a static,
+    a panning and a forward-moving camera each track at least as well as without any
+    compensation (and a static camera is left uncompensated)."""
+    scores = {}
+    for model in ("auto", "none"):
+        sequences = []
+        for seed in (3, 4):
+            gt, dets, seqinfo = _filmed(seed, camera)
+            gt_path, result_path = tmp_path / f"gt{seed}.txt", tmp_path / f"{model}{seed}.txt"
+            write_mot(gt_path, gt)
+            run = track_sequence(dets, seqinfo, config=TrackerConfig(camera_model=model))
+            write_mot(result_path, run.result)
+            sequences.append(EvalSequence(f"s{seed}", gt_path, result_path, seqinfo))
+            if camera == "static" and model == "auto":
+                assert run.fit.camera_motion is False
+        scores[model] = evaluate(sequences).combined
+    assert scores["auto"].hota >= scores["none"].hota - 0.2
+    assert scores["auto"].idf1 >= scores["none"].idf1 - 0.5

@@ -371,8 +371,10 @@ def test_confirmed_tracks_match_before_tentative_ones() -> None:
 
 
 def _last_box_after_jump(measurement_noise: str, score: float) -> np.ndarray:
-    """Filtered box of a steady walker (scores 1) after a detection 6 px off its path."""
-    tracker = Tracker(frame_rate=30, config=TrackerConfig(measurement_noise=measurement_noise))
+    """Filtered box of a steady walker (scores 1) after a detection 6 px off its path (scores
+    compared as given)."""
+    config = TrackerConfig(measurement_noise=measurement_noise)
+    tracker = Tracker(frame_rate=30, config=config, online_fit=False)
     for f in range(10):
         tracker.update(np.array([_walker(f, 100, 2) + [1.0]]))
     jumped = np.array(_walker(10, 106, 2) + [score])
@@ -403,11 +405,12 @@ def test_measurement_noise_setting_is_checked() -> None:
 
 @pytest.mark.parametrize("measurement_noise", ["score", "constant"])
 def test_new_track_starts_with_its_detections_noise(measurement_noise: str) -> None:
-    tracker = Tracker(frame_rate=30, config=TrackerConfig(measurement_noise=measurement_noise))
+    config = TrackerConfig(measurement_noise=measurement_noise)
+    tracker = Tracker(frame_rate=30, config=config, online_fit=False)
     tracker.update(np.array([_walker(0, 100, 2) + [0.8], _walker(0, 600, 2) + [1.0]]))
     r_h2 = tracker.weights.noise_r * 100.0**2  # the walkers are 100 px tall
     factor = 1 / 0.8 if measurement_noise == "score" else 1.0
-    assert tracker._cov[:, 0] == pytest.approx([r_h2 * factor, r_h2])
+    assert tracker._cov[:, 0, 0] == pytest.approx([r_h2 * factor, r_h2])
 
 
 def _square(x: float, y: float = 0.0) -> list[float]:
@@ -810,3 +813,23 @@ def test_track_sequence_timestamps_errors() -> None:
         track_sequence(dets, info, timestamps=Timestamps.from_arrays([1, 4, 5], [0, 0.1, 0.2]))
     with pytest.raises(EmtrackInputError, match="frame 6 is beyond seqLength=5"):
         track_sequence(dets, info, timestamps=Timestamps.from_arrays([1, 2, 4, 6], [0, 1, 2, 3]))
+
+
+def test_update_fits_the_stream_online() -> None:
+    """One frame at a time, the tracker fits the score calibration (and noise) to the frames
+    seen so far: after the first fit, a stream's logit scores track as its probabilities do."""
+    scene, dets = _scene_tables(3)  # 10 fps: the first fit is after 10 frames
+    p = np.clip(dets.scores, 1e-6, 1 - 1e-6)
+    outputs = []
+    for scores in (dets.scores, np.log(p / (1 - p))):
+        tracker = Tracker(frame_rate=scene.seqinfo.frame_rate)
+        rows = np.concatenate([dets.boxes_xyxy, scores[:, None]], 1)
+        per_frame = [tracker.update(rows[index]) for index in dets.frame_index(150)]
+        assert tracker._online is not None and tracker._online.fit is not None
+        assert tracker._online.fit.calibration is not None
+        assert tracker.noise is tracker._online.fit.noise is not None
+        outputs.append(per_frame)
+    for a, b in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    given = Tracker(frame_rate=10.0, online_fit=False)
+    assert given._online is None

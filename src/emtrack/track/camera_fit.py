@@ -43,15 +43,17 @@ def camera_log_likelihoods(
         time_constant_s: the camera estimate's time constant (``TrackerConfig.camera_motion_s``).
     """
     return (
-        _replay(frames, track_ids, boxes_xyxy, noise_scale, fps, noise, None),
-        _replay(
-            frames,
-            track_ids,
-            boxes_xyxy,
-            noise_scale,
-            fps,
-            noise,
-            CameraMotion(fps, time_constant_s),
+        float(_replay(frames, track_ids, boxes_xyxy, noise_scale, fps, noise, None)),
+        float(
+            _replay(
+                frames,
+                track_ids,
+                boxes_xyxy,
+                noise_scale,
+                fps,
+                noise,
+                CameraMotion(fps, time_constant_s),
+            )
         ),
     )
 

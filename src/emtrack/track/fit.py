@@ -15,6 +15,7 @@ and then tracks with what was fitted (:class:`SequenceFit`). Every decision is r
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,9 @@ def first_pass_track_ids(
     """
     if tracked_frames is None:
         tracked_frames = np.arange(1, seqinfo.seq_length + 1)
-    tracker = Tracker(seqinfo.frame_rate, weights, FIRST_PASS_CONFIG, keep_history=True)
+    tracker = Tracker(
+        seqinfo.frame_rate, weights, FIRST_PASS_CONFIG, keep_history=True, online_fit=False
+    )
     index = detections.frame_index(seqinfo.seq_length)
     updates = [index[frame - 1] for frame in tracked_frames.tolist()]
     dets = np.concatenate([detections.boxes_xyxy, np.ones((len(detections), 1))], 1)
@@ -138,7 +141,7 @@ def fit_sequence(
     fit_scores = config.score_normalisation == "auto"
     fit_noise_constants = config.noise == "fit"
     choose_camera = config.camera_model == "auto" and config.camera_motion_s > 0
-    if not (fit_scores or fit_noise_constants or choose_camera) or len(detections) == 0:
+    if not (fit_scores or fit_noise_constants or choose_camera) or len(detections) < 2:
         return SequenceFit(calibration=constant_calibration() if fit_scores else None)
     track_ids = first_pass_track_ids(detections, seqinfo, weights, tracked_frames, seconds)
     calibration = fit_score_calibration(detections.scores, track_ids)
@@ -173,7 +176,7 @@ def fit_sequence(
             noise or model_noise(weights),
             config.camera_motion_s,
         )
-        camera = likelihoods[1] > likelihoods[0]
+        camera = bool(likelihoods[1] > likelihoods[0])
     return SequenceFit(
         calibration=calibration if fit_scores else None,
         noise=noise,
@@ -188,3 +191,98 @@ def _track_rows(track_ids: np.ndarray, frames: np.ndarray) -> list[np.ndarray]:
     ids = track_ids[order]
     cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     return np.split(order, cuts)
+
+
+#: The online fit's first refit (seconds of stream) and the longest wait between refits; the
+#: waits double in between. It fits on at most the last ``ONLINE_WINDOW_S`` seconds.
+ONLINE_FIRST_FIT_S = 1.0
+ONLINE_MAX_INTERVAL_S = 32.0
+ONLINE_WINDOW_S = 64.0
+
+
+class OnlineFit:
+    """The running version of :func:`fit_sequence`, for :meth:`Tracker.update` one frame at
+    a time.
+
+    It keeps the frames seen so far (the last :data:`ONLINE_WINDOW_S` seconds) and fits to
+    them, as to a whole file, after :data:`ONLINE_FIRST_FIT_S` seconds of stream and then
+    at doubling intervals (at most :data:`ONLINE_MAX_INTERVAL_S` apart). Until the first
+    fit, a score counts as its rank among the scores seen so far (the fraction of them at
+    most as high), which any score scale allows.
+
+    Args:
+        frame_rate: the stream's frame rate; weights: the model; config: what to fit (as
+            :func:`fit_sequence` reads it).
+    """
+
+    def __init__(self, frame_rate: float, weights: AssociationWeights, config: TrackerConfig):
+        self.frame_rate = frame_rate
+        self.weights = weights
+        self.config = config
+        self.fit: SequenceFit | None = None  # the latest fit
+        self._times: list[float] = []
+        self._frames: list[np.ndarray] = []  # (N, 5) raw rows per frame
+        self._seen = np.zeros(0)  # sorted scores seen before the first fit
+        self._start: float | None = None  # the first frame's time
+        self._next_fit_s = ONLINE_FIRST_FIT_S
+        self._interval_s = ONLINE_FIRST_FIT_S
+        self._before: tuple = (self._next_fit_s, self._interval_s, None, self._seen)
+
+    def copy_before_last(self) -> OnlineFit:
+        """An independent copy as it was before the last :meth:`observe` (the same earlier
+        frames, schedule and fit), to go on with other rows for that frame."""
+        twin = copy.copy(self)
+        twin._times, twin._frames = list(self._times[:-1]), list(self._frames[:-1])
+        twin._next_fit_s, twin._interval_s, twin.fit, twin._seen = self._before
+        return twin
+
+    def observe(self, dets: np.ndarray, time: float) -> SequenceFit | None:
+        """Record a frame's ``(N, 5)`` raw rows at ``time`` (seconds; the schedule counts
+        from the first frame's); returns a new fit when one was made now, else None."""
+        self._before = (self._next_fit_s, self._interval_s, self.fit, self._seen)
+        if self._start is None:
+            self._start = time
+        time -= self._start
+        self._times.append(time)
+        self._frames.append(dets)
+        mode = self.config.score_normalisation
+        if mode == "rank" or (mode == "auto" and self.fit is None):
+            self._seen = np.sort(np.concatenate([self._seen, dets[:, 4]]))
+        while self._times and self._times[0] < time - ONLINE_WINDOW_S:
+            self._times.pop(0)
+            self._frames.pop(0)
+        if time + 1e-9 < self._next_fit_s:
+            return None
+        self._interval_s = min(2 * self._interval_s, ONLINE_MAX_INTERVAL_S)
+        self._next_fit_s = time + self._interval_s
+        counts = [len(frame) for frame in self._frames]
+        rows = np.concatenate(self._frames)
+        table = MotTable.from_arrays(
+            np.repeat(np.arange(1, len(counts) + 1), counts), rows[:, :4], rows[:, 4]
+        )
+        seqinfo = SeqInfo("stream", self.frame_rate, len(counts))
+        seconds = np.asarray(self._times) - self._times[0]
+        self.fit = fit_sequence(
+            table, seqinfo, self.weights, self.config, np.arange(1, len(counts) + 1), seconds
+        )
+        return self.fit
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """What the thresholds compare for raw scores ``(N,)`` (``score_normalisation``):
+        ``auto``, the latest fit's calibration, or before the first fit the scores' ranks
+        among those seen so far; ``rank``, those ranks; ``none``, the scores as given."""
+        mode = self.config.score_normalisation
+        if mode == "auto" and self.fit is not None and self.fit.calibration is not None:
+            return self.fit.calibration(raw)
+        if mode == "none" or len(self._seen) == 0:
+            return raw
+        return np.searchsorted(self._seen, raw, side="right") / len(self._seen)
+
+
+def asks_for_fitting(config: TrackerConfig) -> bool:
+    """Whether ``config`` leaves anything to fit to the input (or ranks scores)."""
+    return (
+        config.score_normalisation != "none"
+        or config.noise == "fit"
+        or (config.camera_model == "auto" and config.camera_motion_s > 0)
+    )

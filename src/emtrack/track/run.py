@@ -158,6 +158,7 @@ def _track_one(
         keep_history=offline,
         noise=fit.noise,
         camera_motion=fit.camera_motion,
+        online_fit=False,
         class_agnostic=True,
     )
     index = detections.frame_index(seqinfo.seq_length)

@@ -7,6 +7,7 @@ import numbers
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,6 +70,11 @@ class Tracker:
         camera_motion: whether to apply the camera-motion estimate (e.g. as chosen for the
             input by :func:`~emtrack.track.fit.fit_sequence`); None: unless
             ``config.camera_model`` is ``none`` (or ``camera_motion_s`` 0).
+        online_fit: fit to the stream what ``config`` leaves to fitting (the score
+            calibration, noise constants, camera model) while tracking, from the frames seen
+            so far (:class:`~emtrack.track.fit.OnlineFit`: after 1 s of stream, then at
+            doubling intervals); False compares scores as given, with the ``noise`` and
+            ``camera_motion`` given here (whole-sequence tracking fits once, beforehand).
         class_agnostic: with a class column (``(N, 6)`` rows), track all classes together;
             by default each class is tracked on its own (see :meth:`update`).
         strict: degenerate rows (zero width or height) are an error instead of being dropped
@@ -91,6 +97,7 @@ class Tracker:
         *,
         noise: motion.MotionNoise | None = None,
         camera_motion: bool | None = None,
+        online_fit: bool = True,
         class_agnostic: bool = False,
         strict: bool = False,
     ) -> None:
@@ -109,6 +116,7 @@ class Tracker:
             camera_motion = self.config.camera_model != "none"
         self._camera_motion = camera_motion and self.config.camera_motion_s > 0
         self.keep_history = keep_history
+        self.online_fit = bool(online_fit)
         self.class_agnostic = bool(class_agnostic)
         self.strict = bool(strict)
         # Fixed per tracker: the gap feature's cap (the trained range, never beyond the
@@ -141,6 +149,12 @@ class Tracker:
         self.dropped_rows = 0  # degenerate input rows dropped so far (see strict)
         # Per-class tracking: one tracker per class value, all drawing ids from this one.
         self._class_trackers: dict[float, Tracker] = {}
+        self._online = None
+        if self.online_fit:
+            from emtrack.track.fit import OnlineFit, asks_for_fitting  # (fit imports this)
+
+            if asks_for_fitting(self.config):
+                self._online = OnlineFit(self.frame_rate, self.weights, self.config)
         self.last_rows = np.zeros(0, np.int64)  # input rows of the last update's output
         self._next_id = 1
         # Track state, one row per live track (see motion.predict_tracks for the layout).
@@ -408,6 +422,20 @@ class Tracker:
             self.last_rows = kept[self.last_rows]
         return out
 
+    def _apply_fit(self, fit: Any) -> None:
+        """Track on with a new fit (:class:`~emtrack.track.fit.SequenceFit`): its noise for
+        every prediction from now on and its camera model (the score calibration is applied
+        to each frame's scores as they come)."""
+        if fit.noise is not None:
+            self.noise = fit.noise
+        if fit.camera_motion is not None and fit.camera_motion != self._camera_motion:
+            self._camera_motion = fit.camera_motion and self.config.camera_motion_s > 0
+            self._camera = (
+                camera.CameraMotion(self.frame_rate, self.config.camera_motion_s)
+                if self._camera_motion
+                else None
+            )
+
     def _expire(self, dt: float) -> None:
         """Before a step longer than one frame (``dt`` s): remove the tracks that updates one
         frame apart over the same time would have removed, i.e. those unmatched for more than
@@ -466,13 +494,18 @@ class Tracker:
                     self.keep_history,
                     noise=self.noise,
                     camera_motion=self._camera_motion,
+                    online_fit=False,
                 )
+                # The class's own online fit, as if it had seen this tracker's frames (none
+                # of its rows among them) from the start.
+                sub._online = None if self._online is None else self._online.copy_before_last()
                 # A tracker without tracks only counts the updates it is given, so starting
                 # it at this frame's count is the same as running it from the first frame.
                 sub.frame_count = previous_frames
                 self._class_trackers[value] = sub
             rows = rows_of.get(value, NO_ROWS)
             sub._next_id = self._next_id
+            sub.time = self.time
             out = sub._update_frame(dets.take(rows, 0)[:, :5], dt)
             self._next_id = sub._next_id
             if has_class:
@@ -486,6 +519,12 @@ class Tracker:
 
     def _update_frame(self, dets: np.ndarray, dt: float) -> np.ndarray:
         """:meth:`update` of valid ``(N, 5)`` rows, ``dt`` seconds after the previous one."""
+        if self._online is not None:
+            fit = self._online.observe(dets, self.time)
+            if fit is not None:
+                self._apply_fit(fit)
+            dets = dets.copy()
+            dets[:, 4] = self._online.scores(dets[:, 4])
         self._dt = dt
         if dt > self._frame_s and len(self._ids):
             self._expire(dt)
