@@ -39,7 +39,7 @@ OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
 # Choices of ``--score-norm`` (tests check this equals emtrack.track.SCORE_NORMALISATIONS).
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 # Choices of ``--output-boxes`` (tests check this equals emtrack.track.OUTPUT_BOXES).
-OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
+OUTPUT_BOXES: tuple[str, ...] = ("auto", "filtered", "detections")
 # Choices of ``--measurement-noise`` (tests check this equals emtrack.track.MEASUREMENT_NOISES).
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
 # Choices of ``--camera-model`` and ``--noise`` (tests check they equal the library's).

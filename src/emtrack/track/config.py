@@ -8,7 +8,7 @@ from dataclasses import dataclass
 #: Values of :attr:`TrackerConfig.score_normalisation`.
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 #: Values of :attr:`TrackerConfig.output_boxes`.
-OUTPUT_BOXES: tuple[str, ...] = ("filtered", "detections")
+OUTPUT_BOXES: tuple[str, ...] = ("auto", "filtered", "detections")
 #: Values of :attr:`TrackerConfig.measurement_noise`.
 MEASUREMENT_NOISES: tuple[str, ...] = ("score", "constant")
 #: Values of :attr:`TrackerConfig.camera_model`.
@@ -66,12 +66,16 @@ class TrackerConfig:
             scores as given. Result files keep the file's own scores. :meth:`Tracker.update`
             sees one frame at a time and compares scores as given.
         output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
-            reports: ``filtered`` (default) the track's Kalman estimate after this frame's
-            detection, as SORT reports it (the detection averaged with the motion prediction:
-            less detector jitter), or ``detections`` the matched detections' own boxes. Either
-            way a track is reported only in frames where it has a detection
-            (:attr:`Tracker.last_rows` names it), and the offline mode reports its own
-            smoothed boxes.
+            reports: ``filtered`` the track's Kalman estimate after this frame's detection, as
+            SORT reports it (the detection averaged with the motion prediction: less detector
+            jitter), or ``detections`` the matched detections' own boxes (better for a precise
+            detector of erratically moving objects). ``auto`` (default) chooses per input in
+            whole-sequence tracking (and once the online fit has run, in
+            :meth:`Tracker.update`; filtered until then): the estimate from which the next
+            frame's detection is better predicted over the input's tracks
+            (:func:`~emtrack.track.noise_fit.extrapolation_errors`). Either way a track is
+            reported only in frames where it has a detection (:attr:`Tracker.last_rows` names
+            it), and the offline mode reports its own smoothed boxes.
         camera_motion_s: camera-motion compensation from the tracks themselves
             (:mod:`emtrack.track.camera`): every frame, the shift that the steadily tracked
             objects share beyond their predicted motion is estimated and applied to every
@@ -123,7 +127,7 @@ class TrackerConfig:
     min_track_hits: int = 3
     min_track_score_rank: float = 0.3
     score_normalisation: str = "auto"
-    output_boxes: str = "filtered"
+    output_boxes: str = "auto"
     camera_motion_s: float = 1.0
     camera_model: str = "auto"
     measurement_noise: str = "score"

@@ -29,7 +29,13 @@ from emtrack.track.calibration import (
 from emtrack.track.camera_fit import camera_log_likelihoods
 from emtrack.track.config import TrackerConfig
 from emtrack.track.motion import MotionNoise
-from emtrack.track.noise_fit import fit_noise, score_noise_scale
+from emtrack.track.noise_fit import (
+    detections_estimate_better,
+    extrapolation_errors,
+    fit_noise,
+    pack_tracks,
+    score_noise_scale,
+)
 from emtrack.track.tracker import Tracker
 from emtrack.track.weights import AssociationWeights, model_noise
 
@@ -51,12 +57,17 @@ class SequenceFit:
         camera_motion: whether the camera-motion estimate is applied (None: as
             ``TrackerConfig.camera_model`` says without fitting).
         camera_log_likelihoods: ``(without, with)`` compensation, when it was chosen.
+        output_boxes: ``filtered`` or ``detections``, when chosen for the input (None: as
+            ``TrackerConfig.output_boxes`` says).
+        extrapolation_errors: ``(from filtered, from detections)`` when it was chosen.
     """
 
     calibration: ScoreCalibration | None = None
     noise: MotionNoise | None = None
     camera_motion: bool | None = None
     camera_log_likelihoods: tuple[float, float] | None = None
+    output_boxes: str | None = None
+    extrapolation_errors: tuple[float, float] | None = None
 
     def describe(self) -> list[str]:
         """One line per fitted setting (for ``emtrack track -v``)."""
@@ -71,6 +82,12 @@ class SequenceFit:
             lines.append(
                 f"camera-motion compensation {verdict} (log-likelihood of the tracks: "
                 f"{with_shift:.1f} with, {without:.1f} without)"
+            )
+        if self.extrapolation_errors is not None:
+            filtered, raw = self.extrapolation_errors
+            lines.append(
+                f"output boxes: {self.output_boxes} (mean squared error of the next detection, "
+                f"in heights²: {filtered:.3g} from filtered, {raw:.3g} from detections)"
             )
         return lines
 
@@ -141,7 +158,11 @@ def fit_sequence(
     fit_scores = config.score_normalisation == "auto"
     fit_noise_constants = config.noise == "fit"
     choose_camera = config.camera_model == "auto" and config.camera_motion_s > 0
-    if not (fit_scores or fit_noise_constants or choose_camera) or len(detections) < 2:
+    choose_boxes = config.output_boxes == "auto"
+    if (
+        not (fit_scores or fit_noise_constants or choose_camera or choose_boxes)
+        or len(detections) < 2
+    ):
         return SequenceFit(calibration=constant_calibration() if fit_scores else None)
     track_ids = first_pass_track_ids(detections, seqinfo, weights, tracked_frames, seconds)
     calibration = fit_score_calibration(detections.scores, track_ids)
@@ -177,11 +198,24 @@ def fit_sequence(
             config.camera_motion_s,
         )
         camera = bool(likelihoods[1] > likelihoods[0])
+    boxes = errors = None
+    if choose_boxes:
+        batch = pack_tracks(
+            [(detections.frames[rows], detections.boxes_xyxy[rows], scale[rows]) for rows in real]
+        )
+        if batch is not None:
+            per_track = extrapolation_errors(
+                batch, seqinfo.frame_rate, noise or model_noise(weights)
+            )
+            boxes = "detections" if detections_estimate_better(per_track) else "filtered"
+            errors = tuple(float(e) for e in np.nanmean(per_track, 0))
     return SequenceFit(
         calibration=calibration if fit_scores else None,
         noise=noise,
         camera_motion=camera,
         camera_log_likelihoods=likelihoods,
+        output_boxes=boxes,
+        extrapolation_errors=errors,
     )
 
 
@@ -285,4 +319,5 @@ def asks_for_fitting(config: TrackerConfig) -> bool:
         config.score_normalisation != "none"
         or config.noise == "fit"
         or (config.camera_model == "auto" and config.camera_motion_s > 0)
+        or config.output_boxes == "auto"
     )

@@ -187,6 +187,77 @@ def fit_noise(
     return MotionNoise(q=best_q, r=best_r, p_vel=prior.p_vel)
 
 
+def extrapolation_errors(batch: TrackBatch, fps: float, noise: MotionNoise) -> np.ndarray:
+    """How well the filtered positions and the detections themselves estimate the objects.
+
+    Over the tracks' consecutive detections, the filter (with ``noise``) extrapolates each
+    object one frame with its velocity from either its filtered position or its latest
+    detection; the next detection, whose noise neither has seen, scores both.
+
+    Returns:
+        ``(N, 2)``: per track, the mean squared error (over its detections and the four
+        coordinates, in squared box heights) from the filtered positions and from the
+        detections; NaN for a track with no consecutive detections.
+    """
+    h2 = np.square(batch.heights)
+    pos = batch.observations[:, 0].copy()
+    vel = np.zeros_like(pos)
+    var_pos = noise.r * h2[:, 0, None] * batch.noise_scale[:, 0, None]
+    cov_pv = np.zeros_like(pos)
+    var_vel = noise.p_vel * h2[:, 0, None]
+    last = batch.observations[:, 0].copy()
+    sums = np.zeros((len(pos), 2))
+    counts = np.zeros(len(pos))
+    for k in range(1, batch.observations.shape[1]):
+        seen = batch.observed[:, k]
+        if not seen.any():
+            break
+        dt = (batch.steps[:, k] / fps)[:, None]
+        qh = noise.q * h2[:, k - 1, None]
+        observation = batch.observations[:, k]
+        step = dt * vel
+        next_frame = seen & (batch.steps[:, k] == 1)
+        scale = h2[:, k, None]
+        sums[:, 0] += np.sum(np.square(observation - pos - step) / scale, 1) * next_frame
+        sums[:, 1] += np.sum(np.square(observation - last - step) / scale, 1) * next_frame
+        counts += 4 * next_frame
+        pred_pos = pos + step
+        pred_var_pos = var_pos + 2 * dt * cov_pv + dt * dt * var_vel + qh * dt**3 / 3
+        pred_cov_pv = cov_pv + dt * var_vel + qh * dt**2 / 2
+        pred_var_vel = var_vel + qh * dt
+        variance = pred_var_pos + noise.r * h2[:, k, None] * batch.noise_scale[:, k, None]
+        innovation = observation - pred_pos
+        gain_pos, gain_vel = pred_var_pos / variance, pred_cov_pv / variance
+        mask = seen[:, None]
+        pos = np.where(mask, pred_pos + gain_pos * innovation, pos)
+        vel = np.where(mask, vel + gain_vel * innovation, vel)
+        var_pos = np.where(mask, pred_var_pos - gain_pos * pred_var_pos, var_pos)
+        cov_pv = np.where(mask, pred_cov_pv - gain_pos * pred_cov_pv, cov_pv)
+        var_vel = np.where(mask, pred_var_vel - gain_vel * pred_cov_pv, var_vel)
+        last = np.where(mask, observation, last)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sums / counts[:, None]
+
+
+def detections_estimate_better(errors: np.ndarray) -> bool:
+    """Whether the detections beat the filter significantly, per :func:`extrapolation_errors`:
+    the tracks' paired differences (filtered minus detections) have a t statistic above
+    :data:`SIGNIFICANT_T` (the model's own estimate is kept unless the data clearly say
+    otherwise; tracks are the independent units, their detections are not)."""
+    difference = errors[:, 0] - errors[:, 1]
+    difference = difference[np.isfinite(difference)]
+    if len(difference) < 2:
+        return False
+    spread = float(np.std(difference, ddof=1))
+    if spread == 0.0:
+        return bool(np.mean(difference) > 0)
+    return float(np.mean(difference)) / (spread / np.sqrt(len(difference))) > SIGNIFICANT_T
+
+
+#: One-sided t threshold of :func:`detections_estimate_better` (about 2.5 % by chance).
+SIGNIFICANT_T = 2.0
+
+
 def score_noise_scale(probabilities: np.ndarray) -> np.ndarray:
     """A detection's measurement variance over ``r h²`` under score-scaled noise: ``1 / p``,
     ``p`` clipped to ``[MIN_NOISE_SCORE, 1]`` (as :class:`~emtrack.track.Tracker` does)."""

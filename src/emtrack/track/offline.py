@@ -121,6 +121,7 @@ def offline_tracks(
     score_reference: np.ndarray,
     noise: motion.MotionNoise | None = None,
     reported_scores: dict[int, np.ndarray] | None = None,
+    detection_boxes: bool = False,
 ) -> MotTable:
     """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K.
 
@@ -136,6 +137,9 @@ def offline_tracks(
         reported_scores: the score column to write for each track's detections, by track id
             (e.g. the file's own scores when the tracker compared calibrated ones); None: the
             history's scores.
+        detection_boxes: report the detections' own boxes in the frames a trajectory was
+            detected (the smoothed boxes fill its gaps), for an input whose detections
+            estimate the objects better than the filter does (``output_boxes``).
     """
     noise = noise or model_noise(weights)
     tracks = [
@@ -175,7 +179,10 @@ def offline_tracks(
             gap_fill_frames(config, fps),
         )
         s_out = np.zeros(len(f_out))
-        s_out[np.searchsorted(f_out, frames)] = scores
+        detected = np.searchsorted(f_out, frames)
+        s_out[detected] = scores
+        if detection_boxes:
+            b_out[detected] = boxes  # the smoothed boxes fill the gaps only
         out_frames.append(f_out)
         out_ids.append(np.full(len(f_out), new_id))
         out_boxes.append(b_out)

@@ -158,6 +158,7 @@ def _track_one(
         keep_history=offline,
         noise=fit.noise,
         camera_motion=fit.camera_motion,
+        output_boxes=fit.output_boxes,
         online_fit=False,
         class_agnostic=True,
     )
@@ -197,6 +198,7 @@ def _track_one(
             tracker.noise,
             # The file's own scores, not the ones the thresholds compared.
             reported_scores={key: detections.scores[rows] for key, rows in source.items()},
+            detection_boxes=not tracker.output_filtered,
         )
     elif frames:
         rows = np.concatenate(rows_out)

@@ -70,6 +70,9 @@ class Tracker:
         camera_motion: whether to apply the camera-motion estimate (e.g. as chosen for the
             input by :func:`~emtrack.track.fit.fit_sequence`); None: unless
             ``config.camera_model`` is ``none`` (or ``camera_motion_s`` 0).
+        output_boxes: ``filtered`` or ``detections`` (e.g. as chosen for the input by
+            :func:`~emtrack.track.fit.fit_sequence`); None: ``config.output_boxes`` (``auto``:
+            filtered until the online fit chooses).
         online_fit: fit to the stream what ``config`` leaves to fitting (the score
             calibration, noise constants, camera model) while tracking, from the frames seen
             so far (:class:`~emtrack.track.fit.OnlineFit`: after 1 s of stream, then at
@@ -97,6 +100,7 @@ class Tracker:
         *,
         noise: motion.MotionNoise | None = None,
         camera_motion: bool | None = None,
+        output_boxes: str | None = None,
         online_fit: bool = True,
         class_agnostic: bool = False,
         strict: bool = False,
@@ -115,6 +119,9 @@ class Tracker:
         if camera_motion is None:
             camera_motion = self.config.camera_model != "none"
         self._camera_motion = camera_motion and self.config.camera_motion_s > 0
+        if output_boxes is None:
+            output_boxes = self.config.output_boxes
+        self._output_filtered = output_boxes != "detections"  # auto: filtered until chosen
         self.keep_history = keep_history
         self.online_fit = bool(online_fit)
         self.class_agnostic = bool(class_agnostic)
@@ -191,6 +198,11 @@ class Tracker:
             for track_id, track in sub.history.items():
                 merged[track_id] = replace(track, class_id=class_id)
         return dict(sorted(merged.items()))
+
+    @property
+    def output_filtered(self) -> bool:
+        """Whether :meth:`update` reports the filtered boxes (else the detections')."""
+        return self._output_filtered
 
     @property
     def num_tracks(self) -> int:
@@ -428,6 +440,8 @@ class Tracker:
         to each frame's scores as they come)."""
         if fit.noise is not None:
             self.noise = fit.noise
+        if fit.output_boxes is not None:
+            self._output_filtered = fit.output_boxes == "filtered"
         if fit.camera_motion is not None and fit.camera_motion != self._camera_motion:
             self._camera_motion = fit.camera_motion and self.config.camera_motion_s > 0
             self._camera = (
@@ -494,6 +508,7 @@ class Tracker:
                     self.keep_history,
                     noise=self.noise,
                     camera_motion=self._camera_motion,
+                    output_boxes="filtered" if self._output_filtered else "detections",
                     online_fit=False,
                 )
                 # The class's own online fit, as if it had seen this tracker's frames (none
@@ -611,7 +626,7 @@ class Tracker:
         out = dets.take(rows, 0)
         trks = trks[order]
         out[:, 4] = self._ids[trks]
-        if cfg.output_boxes == "filtered":
+        if self._output_filtered:
             out[:, :4] = motion.position_boxes(self._mean[:, 0].take(trks, 0))
         self.last_rows = rows
 
