@@ -25,7 +25,7 @@ from emtrack.errors import EmtrackInputError
 from emtrack.model.features import NUM_FEATURES, edge_features
 from emtrack.track import Tracker, TrackerConfig, load_model, motion
 from emtrack.track.far_pairs import far_pair_bound
-from emtrack.track.weights import edge_feature_planes
+from emtrack.track.feature_planes import edge_feature_planes
 
 HAVE_TRACKERS = importlib.util.find_spec("trackers") is not None
 needs_trackers = pytest.mark.skipif(not HAVE_TRACKERS, reason="needs the 'trackers' package")

@@ -11,7 +11,11 @@ from typing import Any
 
 _EXPORTS = {
     "FEATURE_NAMES": "features",
+    "GAP_CLAMP_S": "features",
+    "LOG_RATIO_CLAMP": "features",
+    "MIN_SIDE": "features",
     "NUM_FEATURES": "features",
+    "OFFSET_CLAMP": "features",
     "box_positions": "features",
     "edge_features": "features",
     "NoiseParams": "kalman",

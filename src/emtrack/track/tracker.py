@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from emtrack.errors import EmtrackInputError, EmtrackInputWarning
-from emtrack.model.features import _GAP_CLAMP_S
+from emtrack.model.features import GAP_CLAMP_S
 from emtrack.track import camera, motion
 from emtrack.track.config import (
     MIN_NOISE_SCORE,
@@ -115,7 +115,7 @@ class Tracker:
         # features' own clamp, so it is never clamped again: grid_logits(gap_in_range=True)),
         # the frames a confirmed track may miss before it dies (max_lost_s, at least 1), and
         # the largest gap the network is asked about (for the far-pair bound).
-        self._gap_cap_s = min(self.weights.max_gap_s, _GAP_CLAMP_S)
+        self._gap_cap_s = min(self.weights.max_gap_s, GAP_CLAMP_S)
         self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
         self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self._gap_cap_s)
         # Lost-track timing is in seconds (updates may be any time apart): a confirmed track
