@@ -18,7 +18,8 @@ from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, read_mot, write_mot
 from emtrack.synth import DetectionNoiseConfig
 from emtrack.track import load_model
-from emtrack.train.trainer import TrainConfig, gap_accuracy
+from emtrack.train.config import TrainConfig
+from emtrack.train.heldout import gap_accuracy
 from sequences import SEQINFO
 
 
@@ -302,7 +303,7 @@ def _det_root(folder: Path, num_frames: int = 40, distractor: str | None = None)
 def test_det_rows_score_real_detection_files_with_the_gt_identities(tmp_path: Path) -> None:
     from emtrack.io import find_sequences, read_seqinfo
     from emtrack.synth import Scene
-    from emtrack.train.trainer import evaluate_accuracy, heldout_labelled_clips
+    from emtrack.train.heldout import evaluate_accuracy, heldout_labelled_clips
 
     root = _det_root(tmp_path / "det-root")
     report = run_accuracy_bench(None, scenes=1, clips=6, gaps=(1, 3), seed=2, det_roots=[root])

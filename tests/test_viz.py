@@ -284,7 +284,8 @@ def test_parse_frame_range_rejects(text: str) -> None:
 def tiny_checkpoint(tmp_path: Path, one_torch_thread: None) -> Path:
     """A real checkpoint (save_checkpoint) of an untrained net with a 3-epoch history."""
     from emtrack.model.network import AssociationNet, NoiseModel
-    from emtrack.train.trainer import EpochRecord, TrainConfig, TrainResult, save_checkpoint
+    from emtrack.train import EpochRecord, TrainConfig, TrainResult
+    from emtrack.train.checkpoint import save_checkpoint
 
     history = [
         EpochRecord(e, 30.0 / e, 15.0 / e, 15.0 / e, 0.5, 80.0, 0.6 + 0.1 * e, 0.9, 0.95)

@@ -2,7 +2,7 @@
 
 The figures of training's "held-out link accuracy" for any model file — the shipped one by
 default — without retraining it: clips from the trainer's own held-out synthetic scenes
-(:func:`emtrack.train.trainer.heldout_scenes`, never the scenes a model trained with the same
+(:func:`emtrack.train.heldout.heldout_scenes`, never the scenes a model trained with the same
 ``--seed`` saw) are linked frame to frame by the learned
 network, by IoU ≥ 0.3 + Hungarian and by a Kalman filter given the true identities
 (:mod:`emtrack.train.accuracy`). Rows per frame gap (clips of every ``s``-th frame), then per
@@ -48,12 +48,8 @@ from emtrack.train.accuracy import (
     oracle_kalman_links,
     true_links,
 )
-from emtrack.train.trainer import (
-    TrainConfig,
-    evaluate_accuracy,
-    heldout_labelled_clips,
-    heldout_scenes,
-)
+from emtrack.train.config import TrainConfig
+from emtrack.train.heldout import evaluate_accuracy, heldout_labelled_clips, heldout_scenes
 
 __all__ = ["AccuracyReport", "AccuracyRow", "run_accuracy_bench", "torch_modules", "write_json"]
 

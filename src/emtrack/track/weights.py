@@ -16,6 +16,7 @@ import numpy as np
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io.atomic import atomic_write
+from emtrack.model.checkpoint import load_checkpoint, modules_from_checkpoint
 from emtrack.model.features import FEATURE_NAMES, GAP_CLAMP_S, NUM_FEATURES
 from emtrack.track.feature_planes import (
     box_terms,
@@ -295,8 +296,6 @@ def load_model(model: str | Path | AssociationWeights | None = None) -> Associat
 
 
 def _weights_from_checkpoint(path: Path) -> AssociationWeights:
-    from emtrack.train.checkpoint import load_checkpoint, modules_from_checkpoint
-
     data = load_checkpoint(path)
     net, noise = modules_from_checkpoint(data, path)
     try:

@@ -1,5 +1,25 @@
-"""Self-supervised training: clip sampling, the EM trainer and held-out accuracy."""
+"""Self-supervised training: clip sampling, the EM trainer and held-out accuracy.
 
-from emtrack.train.trainer import EpochRecord, TrainConfig, TrainResult, train
+Submodules are imported on first use: :mod:`emtrack.train.config` (:class:`TrainConfig`) is
+torch-free, so the command line and the docs can read the settings without torch.
+"""
 
-__all__ = ["EpochRecord", "TrainConfig", "TrainResult", "train"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EpochRecord": "result",
+    "TrainConfig": "config",
+    "TrainResult": "result",
+    "train": "trainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        module = importlib.import_module(f"emtrack.train.{_EXPORTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'emtrack.train' has no attribute {name!r}")
