@@ -21,6 +21,7 @@ from emtrack.track.config import (
 )
 from emtrack.track.iou import IOU_SCORER
 from emtrack.track.logit_grid import NO_ROWS, LogitGrid
+from emtrack.track.sv_detections import is_supervision_detections, update_detections
 from emtrack.track.weights import AssociationWeights, load_model, model_noise
 
 __all__ = ["OUTPUT_BOXES", "SCORE_NORMALISATIONS", "TrackHistory", "Tracker", "TrackerConfig"]
@@ -380,16 +381,13 @@ class Tracker:
             column, ``(M, 6)``: the detection's class appended. Given a
             ``supervision.Detections``, returns one with ``tracker_id`` set instead (every
             input row, -1 = not tracked, boxes unchanged; its ``class_id`` is the class
-            column; see :mod:`emtrack.track.interop`).
+            column; see :mod:`emtrack.track.sv_detections`).
 
         Raises:
             EmtrackInputError: bad ``dets`` or ``timestamp``; the tracker is left unchanged.
         """
-        if not isinstance(dets, np.ndarray) and type(dets).__name__ == "Detections":
-            from emtrack.track.interop import is_supervision_detections, update_detections
-
-            if is_supervision_detections(dets):
-                return update_detections(self, dets, timestamp, strict=strict)
+        if not isinstance(dets, np.ndarray) and is_supervision_detections(dets):
+            return update_detections(self, dets, timestamp, strict=strict)
         dets, kept = self._validate(dets, self.strict if strict is None else strict)
         if timestamp is None:
             dt = self._frame_s
