@@ -19,17 +19,10 @@ import pytest
 
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
+from emtrack.eval.clear import FALSE_POSITIVE, ID_SWITCH, IGNORED, MATCHED, compare_to_gt
 from emtrack.io import MotTable, write_mot
 from emtrack.viz._common import MAX_PNG_BYTES, parse_frame_range
-from emtrack.viz.tracks import (
-    FALSE_POSITIVE,
-    ID_SWITCH,
-    IGNORED,
-    MATCHED,
-    PALETTE,
-    compare_to_gt,
-    identity_colour,
-)
+from emtrack.viz.tracks import PALETTE, identity_colour
 
 av = pytest.importorskip("av")
 pytest.importorskip("matplotlib")
