@@ -12,7 +12,7 @@ import torch
 
 from emtrack.bench.accuracy_bench import run_accuracy_bench, torch_modules
 from emtrack.bench.gt_labels import IGNORED, label_detections
-from emtrack.bench.track_bench import _find_root_sequences, derived_detections
+from emtrack.bench.roots import derived_detections, find_root_sequences
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, read_mot, write_mot
@@ -129,7 +129,7 @@ def test_gt_rows_score_the_streams_bench_track_derives(tmp_path: Path) -> None:
     assert "streams derived from the gt of" in report.format_table()
 
     # The clips come from the very streams `bench track --seed 5` tracks (ids aside).
-    bench_root = _find_root_sequences(root, "det.txt", 5, DetectionNoiseConfig(), tmp_path / "w")
+    bench_root = find_root_sequences(root, "det.txt", 5, DetectionNoiseConfig(), tmp_path / "w")
     for seq in bench_root.sequences:
         tracked = read_mot(seq.det_path)
         derived = derived_detections(

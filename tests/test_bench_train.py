@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import emtrack.model.loss as loss_module
+from emtrack.bench.report import write_json
 from emtrack.bench.train_bench import (
     TrainBenchConfig,
     TrainBenchReport,
     run_train_bench,
     synthetic_clips,
-    write_json,
 )
 from emtrack.cli import main
 from emtrack.model.kalman import (

@@ -622,11 +622,13 @@ def _write_with_each_writer(name: str, target: Path) -> None:
 
         write_json(target, {"scores": [1.0, 2.0]})
     elif name == "track_bench_json":
-        from emtrack.bench.track_bench import BenchReport, write_json
+        from emtrack.bench.report import write_json
+        from emtrack.bench.track_bench import BenchReport
 
         write_json(BenchReport((), (), (), (), ()), target)
     elif name == "memory_bench_json":
-        from emtrack.bench.memory import MemoryReport, StreamConfig, measure_stream, write_json
+        from emtrack.bench.memory import MemoryReport, StreamConfig, measure_stream
+        from emtrack.bench.report import write_json
 
         write_json(MemoryReport((measure_stream(5),), StreamConfig()), target)
     else:
