@@ -6,8 +6,7 @@ Submodules are imported on first use, so that the torch-free tracker can import
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emtrack.lazy_imports import lazy_exports
 
 _EXPORTS = {
     "FEATURE_NAMES": "features",
@@ -34,9 +33,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f"emtrack.model.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'emtrack.model' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

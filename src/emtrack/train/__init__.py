@@ -6,8 +6,7 @@ torch-free, so the command line and the docs can read the settings without torch
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emtrack.lazy_imports import lazy_exports
 
 _EXPORTS = {
     "EpochRecord": "result",
@@ -17,9 +16,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f"emtrack.train.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'emtrack.train' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)
