@@ -45,6 +45,9 @@ MALFORMED = [
     pytest.param(f"{det_row()}\n1,-1,10,20,30,40\n", 2, ["too few columns: 6"], id="few-columns"),
     pytest.param("1,-1,10,20,30\n", 1, ["too few columns: 5", "at least 6"], id="five-columns"),
     pytest.param(
+        "1,-1,10,20,30,40\n1\n1,-1,11,20,30,40\n", 2, ["too few columns: 1"], id="six-and-cut-row"
+    ),
+    pytest.param(
         f"{det_row()}\n1 -1 10 20 30 40 0.9\n", 2, ["too few columns: 1"], id="mixed-separators"
     ),
     pytest.param("1;-1;10;20;30;40;0.9\n", 1, ["too few columns: 1", "';'"], id="semicolons"),
