@@ -12,13 +12,14 @@ import torch
 
 from emtrack.bench.accuracy_bench import run_accuracy_bench, torch_modules
 from emtrack.bench.gt_labels import IGNORED, label_detections
-from emtrack.bench.track_bench import _find_root_sequences, derived_detections
+from emtrack.bench.roots import derived_detections, find_root_sequences
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, read_mot, write_mot
 from emtrack.synth import DetectionNoiseConfig
 from emtrack.track import load_model
-from emtrack.train.trainer import TrainConfig, gap_accuracy
+from emtrack.train.config import TrainConfig
+from emtrack.train.heldout import gap_accuracy
 from sequences import SEQINFO
 
 
@@ -128,7 +129,7 @@ def test_gt_rows_score_the_streams_bench_track_derives(tmp_path: Path) -> None:
     assert "streams derived from the gt of" in report.format_table()
 
     # The clips come from the very streams `bench track --seed 5` tracks (ids aside).
-    bench_root = _find_root_sequences(root, "det.txt", 5, DetectionNoiseConfig(), tmp_path / "w")
+    bench_root = find_root_sequences(root, "det.txt", 5, DetectionNoiseConfig(), tmp_path / "w")
     for seq in bench_root.sequences:
         tracked = read_mot(seq.det_path)
         derived = derived_detections(
@@ -302,7 +303,7 @@ def _det_root(folder: Path, num_frames: int = 40, distractor: str | None = None)
 def test_det_rows_score_real_detection_files_with_the_gt_identities(tmp_path: Path) -> None:
     from emtrack.io import find_sequences, read_seqinfo
     from emtrack.synth import Scene
-    from emtrack.train.trainer import evaluate_accuracy, heldout_labelled_clips
+    from emtrack.train.heldout import evaluate_accuracy, heldout_labelled_clips
 
     root = _det_root(tmp_path / "det-root")
     report = run_accuracy_bench(None, scenes=1, clips=6, gaps=(1, 3), seed=2, det_roots=[root])

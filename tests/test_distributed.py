@@ -17,12 +17,13 @@ import pytest
 import torch
 
 from emtrack.errors import EmtrackInputError
+from emtrack.model.checkpoint import load_checkpoint
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.train import TrainConfig, train
-from emtrack.train.checkpoint import load_checkpoint
 from emtrack.train.clips import ClipSampler
+from emtrack.train.data import synthetic_streams
 from emtrack.train.distributed import DistributedContext, env_rank, setup
-from emtrack.train.trainer import EmLossModule, _detection_count, synthetic_streams
+from emtrack.train.trainer import EmLossModule, detection_count
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -114,8 +115,8 @@ def test_weighted_shard_gradients_average_to_the_full_batch_gradient():
     for rank in range(world):
         context = DistributedContext(rank, world)
         shard = context.shard(full)
-        share = _detection_count(shard.mask) / _detection_count(full.mask)
-        counts.append(_detection_count(shard.mask))
+        share = detection_count(shard.mask) / detection_count(full.mask)
+        counts.append(detection_count(shard.mask))
         per_rank.append(gradient(shard, world * share))
     assert counts[0] != counts[1]  # the weighting matters
     for k, want in enumerate(expected):

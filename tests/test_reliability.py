@@ -230,7 +230,7 @@ def _bad_model(tmp_path: Path, kind: str) -> tuple[Path, str]:
     """A broken model file of the given kind, and a fragment of the expected message."""
     import torch
 
-    from emtrack.train.trainer import CHECKPOINT_FORMAT
+    from emtrack.model.checkpoint import CHECKPOINT_FORMAT
 
     if kind == "npz-garbage":
         path = tmp_path / "m.npz"
@@ -606,12 +606,13 @@ def _write_with_each_writer(name: str, target: Path) -> None:
         write_mot(target, MotTable.from_arrays([1, 2], [[0, 0, 5, 9], [1, 1, 6, 9]]))
     elif name == "export_weights":
         from emtrack.track import export_weights
-        from emtrack.train.trainer import TrainConfig, TrainResult
+        from emtrack.train import TrainConfig, TrainResult
 
         net, noise = _fresh_modules()
         export_weights(TrainResult(net, noise, TrainConfig(), []), target)
     elif name == "save_checkpoint":
-        from emtrack.train.trainer import TrainConfig, TrainResult, save_checkpoint
+        from emtrack.train import TrainConfig, TrainResult
+        from emtrack.train.checkpoint import save_checkpoint
 
         net, noise = _fresh_modules()
         result = TrainResult(net, noise, TrainConfig(), [])
@@ -621,11 +622,13 @@ def _write_with_each_writer(name: str, target: Path) -> None:
 
         write_json(target, {"scores": [1.0, 2.0]})
     elif name == "track_bench_json":
-        from emtrack.bench.track_bench import BenchReport, write_json
+        from emtrack.bench.report import write_json
+        from emtrack.bench.track_bench import BenchReport
 
         write_json(BenchReport((), (), (), (), ()), target)
     elif name == "memory_bench_json":
-        from emtrack.bench.memory import MemoryReport, StreamConfig, measure_stream, write_json
+        from emtrack.bench.memory import MemoryReport, StreamConfig, measure_stream
+        from emtrack.bench.report import write_json
 
         write_json(MemoryReport((measure_stream(5),), StreamConfig()), target)
     else:

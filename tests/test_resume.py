@@ -22,10 +22,11 @@ import torch
 
 from emtrack.cli import main
 from emtrack.io import write_mot
+from emtrack.model.checkpoint import load_checkpoint
 from emtrack.synth import default_training_scenes
 from emtrack.train import TrainConfig, train
-from emtrack.train.checkpoint import load_checkpoint
-from emtrack.train.trainer import TrainingInterrupted, save_checkpoint
+from emtrack.train.checkpoint import save_checkpoint
+from emtrack.train.trainer import TrainingInterrupted
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -288,7 +289,7 @@ def test_resume_errors(tmp_path, small_checkpoint, capsys):
     # A checkpoint written without the training state (weights only) cannot be resumed.
     data = load_checkpoint(small_checkpoint)
     from emtrack.model.network import AssociationNet, NoiseModel
-    from emtrack.train.trainer import TrainResult
+    from emtrack.train import TrainResult
 
     config = TrainConfig.from_dict(data["config"])
     bare = tmp_path / "bare.pt"

@@ -12,21 +12,16 @@ import numpy as np
 import pytest
 import torch
 
+import emtrack.train.data as data_module
 import emtrack.train.trainer as trainer_module
 from emtrack.io import MotTable, read_mot, write_mot
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import default_training_scenes
 from emtrack.train import TrainConfig, train
 from emtrack.train.clips import ClipSampler, DetectionStream, pad_clips
-from emtrack.train.trainer import (
-    EmLossModule,
-    clutter_log_scale,
-    evaluate_accuracy,
-    heldout_clips,
-    step_size,
-    streams_from_paths,
-    synthetic_streams,
-)
+from emtrack.train.data import streams_from_paths, synthetic_streams
+from emtrack.train.heldout import evaluate_accuracy, heldout_clips
+from emtrack.train.trainer import EmLossModule, clutter_log_scale, step_size
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -130,14 +125,14 @@ class _TableWithoutIds:
 def test_training_does_not_touch_the_id_column(tmp_path, scene, monkeypatch):
     table, seqinfo_text = scene_files(scene)
     path = write_sequence(tmp_path, table, seqinfo_text, np.arange(len(table)))
-    real_read_mot = trainer_module.read_mot
+    real_read_mot = data_module.read_mot
     calls = []
 
     def read_mot_without_ids(p):
         calls.append(p)
         return _TableWithoutIds(real_read_mot(p))
 
-    monkeypatch.setattr(trainer_module, "read_mot", read_mot_without_ids)
+    monkeypatch.setattr(data_module, "read_mot", read_mot_without_ids)
     with pytest.raises(AssertionError, match="id column"):
         _ = read_mot_without_ids(path).ids
     result = train(TrainConfig(**TINY, batch_size=2), det_paths=[path], progress=False)
@@ -494,7 +489,7 @@ def test_clip_sampler_max_gap_is_the_longest_sampled_gap():
 
 def test_trained_gap_reaches_the_checkpoint_and_the_weights(tmp_path):
     from emtrack.track.weights import export_weights, load_model
-    from emtrack.train.trainer import trained_max_gap_s
+    from emtrack.train.data import trained_max_gap_s
 
     config = TrainConfig(
         epochs=1, steps_per_epoch=1, synthetic_scenes=2, synthetic_frames=30, heldout_scenes=0,

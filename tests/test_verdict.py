@@ -12,10 +12,10 @@ import torch
 
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
+from emtrack.model.checkpoint import load_checkpoint
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.track import AssociationWeights, Tracker, export_weights, load_model
 from emtrack.train import TrainConfig, TrainResult
-from emtrack.train.checkpoint import load_checkpoint
 from emtrack.train.clips import pad_clips
 from emtrack.train.init import (
     load_initial_weights,

@@ -19,17 +19,10 @@ import pytest
 
 from emtrack.cli import main
 from emtrack.errors import EmtrackInputError
+from emtrack.eval.clear import FALSE_POSITIVE, ID_SWITCH, IGNORED, MATCHED, compare_to_gt
 from emtrack.io import MotTable, write_mot
 from emtrack.viz._common import MAX_PNG_BYTES, parse_frame_range
-from emtrack.viz.tracks import (
-    FALSE_POSITIVE,
-    ID_SWITCH,
-    IGNORED,
-    MATCHED,
-    PALETTE,
-    compare_to_gt,
-    identity_colour,
-)
+from emtrack.viz.tracks import PALETTE, identity_colour
 
 av = pytest.importorskip("av")
 pytest.importorskip("matplotlib")
@@ -284,7 +277,8 @@ def test_parse_frame_range_rejects(text: str) -> None:
 def tiny_checkpoint(tmp_path: Path, one_torch_thread: None) -> Path:
     """A real checkpoint (save_checkpoint) of an untrained net with a 3-epoch history."""
     from emtrack.model.network import AssociationNet, NoiseModel
-    from emtrack.train.trainer import EpochRecord, TrainConfig, TrainResult, save_checkpoint
+    from emtrack.train import EpochRecord, TrainConfig, TrainResult
+    from emtrack.train.checkpoint import save_checkpoint
 
     history = [
         EpochRecord(e, 30.0 / e, 15.0 / e, 15.0 / e, 0.5, 80.0, 0.6 + 0.1 * e, 0.9, 0.95)

@@ -2,7 +2,7 @@
 
 The figures of training's "held-out link accuracy" for any model file — the shipped one by
 default — without retraining it: clips from the trainer's own held-out synthetic scenes
-(:func:`emtrack.train.trainer.heldout_scenes`, never the scenes a model trained with the same
+(:func:`emtrack.train.heldout.heldout_scenes`, never the scenes a model trained with the same
 ``--seed`` saw) are linked frame to frame by the learned
 network, by IoU ≥ 0.3 + Hungarian and by a Kalman filter given the true identities
 (:mod:`emtrack.train.accuracy`). Rows per frame gap (clips of every ``s``-th frame), then per
@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from emtrack.bench.environment import environment_info
 from emtrack.bench.gt_labels import IGNORED, label_detections
-from emtrack.bench.track_bench import derived_detections, environment_info, gt_sequences
+from emtrack.bench.roots import derived_detections, det_sequences, gt_sequences
 from emtrack.errors import EmtrackInputError
-from emtrack.io import find_sequences, read_mot, read_seqinfo
-from emtrack.io.atomic import write_json as io_write_json
+from emtrack.io import read_mot
 from emtrack.model.loss import association_log_assignment
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.synth import DetectionNoiseConfig, Scene
@@ -48,14 +48,10 @@ from emtrack.train.accuracy import (
     oracle_kalman_links,
     true_links,
 )
-from emtrack.train.trainer import (
-    TrainConfig,
-    evaluate_accuracy,
-    heldout_labelled_clips,
-    heldout_scenes,
-)
+from emtrack.train.config import TrainConfig
+from emtrack.train.heldout import evaluate_accuracy, heldout_labelled_clips, heldout_scenes
 
-__all__ = ["AccuracyReport", "AccuracyRow", "run_accuracy_bench", "torch_modules", "write_json"]
+__all__ = ["AccuracyReport", "AccuracyRow", "run_accuracy_bench", "torch_modules"]
 
 
 @dataclass(frozen=True)
@@ -324,21 +320,14 @@ def _det_scenes(root: Path, det_name: str, span: int) -> tuple[list[Scene], dict
         )
     scenes = []
     counts = {"detections": 0, "matched": 0, "false_positives": 0, "ignored": 0}
-    for paths in find_sequences(root, det_name):
-        folder = paths.det.parent.parent
-        if paths.gt is None:
-            raise EmtrackInputError(
-                "no gt/gt.txt in this sequence folder (needed to score)", folder
-            )
-        if paths.seqinfo is None:
-            raise EmtrackInputError("no seqinfo.ini in this sequence folder", folder)
-        seqinfo = read_seqinfo(paths.seqinfo)
+    for sequence in det_sequences(root, det_name):
+        seqinfo = sequence.seqinfo
         if seqinfo.seq_length <= span:
             continue
-        detections, gt = read_mot(paths.det), read_mot(paths.gt)
+        detections, gt = read_mot(sequence.det_path), read_mot(sequence.gt_path)
         if not len(detections):
             continue
-        labels = label_detections(detections, gt, mot20="MOT20" in paths.name)
+        labels = label_detections(detections, gt, mot20="MOT20" in sequence.name)
         scenes.append(Scene(dataclasses.replace(detections, ids=labels.ids), gt, seqinfo))
         counts["detections"] += len(detections)
         counts["matched"] += labels.matched
@@ -417,8 +406,3 @@ def _score(
         iou=float(scores["iou_accuracy"]),
         oracle=float(scores["oracle_accuracy"]),
     )
-
-
-def write_json(report: AccuracyReport, path: str | os.PathLike[str] | Path) -> None:
-    """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    io_write_json(path, report.to_dict())

@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from emtrack.errors import EmtrackInputError
-from emtrack.io.atomic import write_json as io_write_json
 
 __all__ = [
     "MemoryReport",
@@ -44,7 +43,6 @@ __all__ = [
     "measure_stream",
     "run_memory_bench",
     "synthetic_stream",
-    "write_json",
 ]
 
 _MIB = 1024.0 * 1024.0
@@ -457,14 +455,10 @@ def run_memory_bench(
             runs.append(_run_in_fresh_process(n, config, model_path, trace_heap))
         else:
             runs.append(measure_stream(n, config, model_path, trace_heap))
-    from emtrack.bench.track_bench import environment_info
+    # Imported here: the fresh processes measured import this module, and nothing more.
+    from emtrack.bench.environment import environment_info
 
     return MemoryReport(tuple(runs), config, environment_info())
-
-
-def write_json(report: MemoryReport, path: str | os.PathLike[str]) -> None:
-    """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    io_write_json(path, report.to_dict())
 
 
 def _child_main(argv: Sequence[str] | None = None) -> int:

@@ -20,23 +20,16 @@ import dataclasses
 import importlib.util
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from emtrack.bench.track_bench import (
-    REFERENCE_TRACKER,
-    WARM_UP_FRAMES,
-    environment_info,
-    run_tracker,
-    warm_up,
-)
+from emtrack.bench.environment import environment_info
+from emtrack.bench.track_bench import REFERENCE_TRACKER, WARM_UP_FRAMES, run_tracker, warm_up
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
-from emtrack.io.atomic import write_json as io_write_json
 
 __all__ = [
     "DEFAULT_DENSITIES",
@@ -45,7 +38,6 @@ __all__ = [
     "SpeedRow",
     "density_stream",
     "run_speed_bench",
-    "write_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -295,8 +287,3 @@ def run_speed_bench(
         f"{_PILOT_FRAMES} frames",
     }
     return SpeedReport(tuple(rows), trackers, skipped, settings, environment_info())
-
-
-def write_json(report: SpeedReport, path: str | os.PathLike[str]) -> None:
-    """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    io_write_json(path, report.to_dict())

@@ -39,15 +39,11 @@ import importlib.util
 import logging
 import math
 import os
-import platform
-import subprocess
 import tempfile
 import time
-import zlib
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,26 +51,22 @@ import numpy as np
 from tqdm import tqdm
 
 from emtrack.bench.boxmot_peers import BOXMOT_PEERS, boxmot_unavailable
+from emtrack.bench.environment import environment_info
 from emtrack.bench.peers import PEERS, run_peer
+from emtrack.bench.roots import BenchRoot, prepare_root
 from emtrack.errors import EmtrackInputError
-from emtrack.io import MotTable, SeqInfo, find_sequences, read_mot, read_seqinfo, write_mot
-from emtrack.io.atomic import atomic_write
-from emtrack.io.atomic import write_json as io_write_json
+from emtrack.io import MotTable, SeqInfo, read_mot, write_mot
 
 __all__ = [
     "REFERENCE_TRACKER",
     "TRACKERS",
     "WARM_UP_FRAMES",
     "BenchReport",
-    "BenchRoot",
     "BenchRow",
-    "BenchSequence",
     "default_trackers",
-    "environment_info",
     "run_track_bench",
     "run_tracker",
     "warm_up",
-    "write_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -91,60 +83,6 @@ TRACKERS: tuple[str, ...] = (*_EMTRACK_VARIANTS, *PEERS, *BOXMOT_PEERS)
 
 REFERENCE_TRACKER = "bytetrack"
 """Speeds are also given as a ratio to this tracker's frames/s."""
-
-_VERSIONED_PACKAGES = (
-    "emtrack",
-    "numpy",
-    "scipy",
-    "torch",
-    "trackers",
-    "trackeval",
-    "supervision",
-    "boxmot",
-    "lapx",
-)
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-@dataclass(frozen=True)
-class BenchSequence:
-    """One sequence of a ROOT, as the trackers see it.
-
-    Attributes:
-        name: Sequence name (folder name).
-        det_path: The detection file every tracker reads.
-        gt_path: The ground truth it is scored against.
-        seqinfo: Frame rate and length.
-    """
-
-    name: str
-    det_path: Path
-    gt_path: Path
-    seqinfo: SeqInfo
-
-
-@dataclass(frozen=True)
-class BenchRoot:
-    """A ROOT folder and where its detections come from.
-
-    Attributes:
-        path: The folder as given.
-        layout: ``"det"`` (detection files in the folder) or ``"gt-only"`` (detections
-            derived from the ground truth).
-        detections: One line saying where the detections come from (and the noise model).
-        sequences: Its sequences, sorted by name.
-        noise: The noise model's fields for a gt-only ROOT, else ``None``.
-    """
-
-    path: Path
-    layout: str
-    detections: str
-    sequences: tuple[BenchSequence, ...]
-    noise: dict[str, Any] | None = None
-
-    @property
-    def num_frames(self) -> int:
-        return sum(int(sequence.seqinfo.seq_length) for sequence in self.sequences)
 
 
 @dataclass(frozen=True)
@@ -214,7 +152,8 @@ class BenchReport:
         skipped: Trackers asked for but not run (e.g. peers without the ``trackers`` package).
         notes: Lines for the user: skipped trackers, derived detections and their noise model.
         settings: The run's settings (trackers, det name, seed, model, tracker config).
-        environment: Versions, machine and git commit (see :func:`environment_info`).
+        environment: Versions, machine and git commit (see
+            :func:`~emtrack.bench.environment.environment_info`).
     """
 
     roots: tuple[BenchRoot, ...]
@@ -225,7 +164,7 @@ class BenchReport:
     settings: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
 
-    def format_tables(self) -> str:
+    def format_table(self) -> str:
         """One plain-text table per ROOT (HOTA, MOTA, IDF1, IDSW, frames/s, speed ratio)."""
         blocks = []
         for root in self.roots:
@@ -313,144 +252,6 @@ def _format_rows(rows: Sequence[BenchRow]) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Finding the sequences
-# --------------------------------------------------------------------------------------------
-
-
-def gt_sequences(root: Path) -> list[tuple[str, Path, SeqInfo]]:
-    """``(name, gt path, seqinfo)`` of the sequences of a ROOT with gt files (or of one
-    sequence), every ``seqinfo.ini`` read and checked before any sequence is used.
-
-    Raises:
-        EmtrackInputError: A sequence folder with ``gt/gt.txt`` but no ``seqinfo.ini``, or a
-            malformed ``seqinfo.ini``.
-    """
-    candidates = [root] if (root / "gt" / "gt.txt").is_file() else sorted(root.iterdir())
-    found = []
-    for folder in candidates:
-        if not (folder.is_dir() and (folder / "gt" / "gt.txt").is_file()):
-            continue
-        if not (folder / "seqinfo.ini").is_file():
-            raise EmtrackInputError("no seqinfo.ini in this sequence folder", folder)
-        found.append((folder.name, folder / "gt" / "gt.txt", read_seqinfo(folder / "seqinfo.ini")))
-    return found
-
-
-def _sequence_seed(seed: int, name: str) -> list[int]:
-    """The per-sequence seed: independent of which other sequences or ROOTs are benchmarked."""
-    return [int(seed), zlib.crc32(name.encode("utf-8"))]
-
-
-def derived_detections(
-    name: str, gt: MotTable, seqinfo: SeqInfo, noise: Any, seed: int
-) -> MotTable:
-    """The detection stream the benchmark derives from sequence ``name``'s gt (its evaluable
-    pedestrians, :func:`~emtrack.synth.load_gt_objects`) with ``noise`` and ``seed``; the
-    ``ids`` column still holds the gt identities (-1 for false positives): strip it before a
-    tracker sees the stream."""
-    from emtrack.synth import detections_from_gt, load_gt_objects
-
-    rng = np.random.default_rng(_sequence_seed(seed, name))
-    return detections_from_gt(load_gt_objects(gt), noise, rng, seqinfo)
-
-
-def _prepare_root(
-    root: Path, det_name: str, seed: int, noise: Any, work: Path, frame_stride: int = 1
-) -> BenchRoot:
-    """Find a ROOT's sequences; for a gt-only ROOT, write the derived detections under ``work``;
-    with ``frame_stride > 1``, write every sequence's thinned detections and gt there."""
-    bench_root = _find_root_sequences(root, det_name, seed, noise, work)
-    if frame_stride == 1:
-        return bench_root
-    thinned = tuple(_thin_sequence(seq, frame_stride, work) for seq in bench_root.sequences)
-    return dataclasses.replace(
-        bench_root,
-        sequences=thinned,
-        detections=f"{bench_root.detections}; every {_ordinal(frame_stride)} frame "
-        f"(frame rate / {frame_stride})",
-    )
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _thin_sequence(seq: BenchSequence, stride: int, work: Path) -> BenchSequence:
-    """Every ``stride``-th frame of a sequence (renumbered from 1), written under ``work``."""
-    detections = read_mot(seq.det_path)
-    keep = (detections.frames - 1) % stride == 0
-    thinned = detections.select(keep)
-    thinned = dataclasses.replace(thinned, frames=(thinned.frames - 1) // stride + 1, path=None)
-    det_path = work / seq.name / "det" / f"stride{stride}.txt"
-    write_mot(det_path, thinned)
-    gt_path = work / seq.name / "gt" / f"gt_stride{stride}.txt"
-    read_mot(seq.gt_path)  # a malformed gt line fails here, with its path and line number
-    lines = []
-    for line in seq.gt_path.read_text(encoding="utf-8-sig").splitlines():
-        frame_field, sep, rest = line.strip().partition(",")
-        if not sep:
-            continue  # blank line
-        frame = int(float(frame_field))
-        if (frame - 1) % stride == 0:
-            lines.append(f"{(frame - 1) // stride + 1},{rest}\n")
-    gt_path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(gt_path) as out:
-        out.write("".join(lines))
-    info = seq.seqinfo
-    seqinfo = dataclasses.replace(
-        info,
-        frame_rate=info.frame_rate / stride,
-        seq_length=(int(info.seq_length) - 1) // stride + 1,
-    )
-    return BenchSequence(seq.name, det_path, gt_path, seqinfo)
-
-
-def _find_root_sequences(root: Path, det_name: str, seed: int, noise: Any, work: Path) -> BenchRoot:
-    """A ROOT's sequences as they are (derived detections written under ``work``)."""
-    if not root.is_dir():
-        what = "not found" if not root.exists() else "is not a folder"
-        raise EmtrackInputError(f"benchmark ROOT {what}", root)
-    has_det = (root / "det" / det_name).is_file() or any(
-        (child / "det" / det_name).is_file() for child in root.iterdir() if child.is_dir()
-    )
-    if has_det:
-        sequences = []
-        for paths in find_sequences(root, det_name):
-            folder = paths.det.parent.parent
-            if paths.gt is None:
-                raise EmtrackInputError(
-                    "no gt/gt.txt in this sequence folder (needed to score)", folder
-                )
-            if paths.seqinfo is None:
-                raise EmtrackInputError("no seqinfo.ini in this sequence folder", folder)
-            sequences.append(
-                BenchSequence(paths.name, paths.det, paths.gt, read_seqinfo(paths.seqinfo))
-            )
-        return BenchRoot(root, "det", f"det/{det_name} files", tuple(sequences))
-
-    found = gt_sequences(root)
-    if not found:
-        raise EmtrackInputError(
-            f"no sequences found: expected <seq>/det/{det_name} (with gt/gt.txt and seqinfo.ini) "
-            "or <seq>/gt/gt.txt with seqinfo.ini",
-            root,
-        )
-    sequences = []
-    for name, gt_path, seqinfo in found:
-        derived = derived_detections(name, read_mot(gt_path), seqinfo, noise, seed)
-        # Identities are stripped before any tracker sees the stream.
-        stream = MotTable.from_arrays(derived.frames, derived.boxes_xyxy, derived.scores)
-        det_path = work / name / "det" / "det.txt"
-        write_mot(det_path, stream)
-        sequences.append(BenchSequence(name, det_path, gt_path, seqinfo))
-    description = f"derived from gt.txt (noise model below, seed {seed}, ids removed)"
-    return BenchRoot(
-        root, "gt-only", description, tuple(sequences), noise=dataclasses.asdict(noise)
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,7 +377,7 @@ def run_track_bench(
         # Every input is found (and derived) before any tracker runs.
         labels = [f"{i}-{Path(root).resolve().name or 'root'}" for i, root in enumerate(roots)]
         bench_roots = tuple(
-            _prepare_root(Path(root), det_name, seed, noise, work / label / "det", frame_stride)
+            prepare_root(Path(root), det_name, seed, noise, work / label / "det", frame_stride)
             for root, label in zip(roots, labels, strict=True)
         )
         if any(root.layout == "gt-only" for root in bench_roots):
@@ -743,80 +544,3 @@ def _with_speed_ratios(rows: list[BenchRow]) -> list[BenchRow]:
         )
         for row in rows
     ]
-
-
-# --------------------------------------------------------------------------------------------
-# Environment and JSON
-# --------------------------------------------------------------------------------------------
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def _git(args: Sequence[str], cwd: Path) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "--no-optional-locks", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _git_info() -> dict[str, Any] | None:
-    """Commit of the emtrack checkout this code runs from (``None`` for an installed wheel)."""
-    package_dir = Path(__file__).resolve().parent.parent
-    top = _git(["rev-parse", "--show-toplevel"], package_dir)
-    if top is None or not package_dir.is_relative_to(Path(top).resolve()):
-        return None
-    commit = _git(["rev-parse", "HEAD"], package_dir)
-    if commit is None:
-        return None
-    status = _git(["status", "--porcelain"], package_dir)
-    return {"commit": commit, "dirty": None if status is None else bool(status)}
-
-
-def environment_info() -> dict[str, Any]:
-    """Versions, machine and git commit, for the benchmark's JSON record."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": {
-            "python": platform.python_version(),
-            **{name: _package_version(name) for name in _VERSIONED_PACKAGES},
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(),
-            "usable_cpus": len(affinity(0)) if affinity is not None else None,
-            "thread_variables": {name: os.environ.get(name) for name in _THREAD_VARIABLES},
-        },
-        "git": _git_info(),
-    }
-
-
-def write_json(report: BenchReport, path: str | os.PathLike[str]) -> None:
-    """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    io_write_json(path, report.to_dict())

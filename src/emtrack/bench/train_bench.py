@@ -35,10 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from emtrack.io.atomic import write_json as io_write_json
+from emtrack.bench.environment import environment_info
+from emtrack.model.choices import KALMAN_IMPLS, OBJECTIVES
 from emtrack.model.loss import (
-    KALMAN_IMPLS,
-    OBJECTIVES,
     ClipBatch,
     association_log_assignment,
     association_products,
@@ -55,7 +54,6 @@ __all__ = [
     "TrainBenchRow",
     "run_train_bench",
     "synthetic_clips",
-    "write_json",
 ]
 
 _IMAGE_SIZE = (1920.0, 1080.0)
@@ -260,8 +258,6 @@ class TrainBenchReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record: config, rows, scaling, threads, notes, versions and machine."""
-        from emtrack.bench.track_bench import environment_info
-
         config = dataclasses.asdict(self.config)
         config["ks"] = list(self.config.ks)
         config["batch_sizes"] = list(self.config.batch_sizes)
@@ -617,8 +613,3 @@ def run_train_bench(
             f"{config.agreement_tolerance:g} (relative)"
         )
     return TrainBenchReport(config, rows, scaling, threads, tuple(notes))
-
-
-def write_json(report: TrainBenchReport, path: str | os.PathLike[str]) -> None:
-    """Write ``report.to_dict()`` as JSON, atomically (the parent folder is created)."""
-    io_write_json(path, report.to_dict())

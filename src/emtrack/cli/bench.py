@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emtrack.cli.options import (
     TRACKER_FLAGS,
@@ -19,6 +19,9 @@ from emtrack.cli.options import (
     tracker_config_from_args,
 )
 from emtrack.cli.output import is_quiet
+
+if TYPE_CHECKING:
+    from emtrack.bench.report import Report
 
 _log = logging.getLogger(__name__)
 
@@ -351,8 +354,18 @@ def _add_json_option(parser: argparse.ArgumentParser, what: str = "rows") -> Non
     )
 
 
+def _print_report(report: Report, json_path: str | None) -> None:
+    """Print the report's tables; with ``--json``, also write its record there."""
+    from emtrack.bench.report import write_json
+
+    print(report.format_table())
+    if json_path:
+        write_json(report, json_path)
+        _log.info("wrote %s", json_path)
+
+
 def _cmd_bench_memory(args: argparse.Namespace) -> int:
-    from emtrack.bench.memory import StreamConfig, run_memory_bench, write_json
+    from emtrack.bench.memory import StreamConfig, run_memory_bench
 
     report = run_memory_bench(
         args.frames,
@@ -360,16 +373,13 @@ def _cmd_bench_memory(args: argparse.Namespace) -> int:
         model=args.model,
         trace_heap=args.trace_heap,
     )
-    print(report.format_table())
-    if args.json:
-        write_json(report, args.json)
-        _log.info("wrote %s", args.json)
+    _print_report(report, args.json)
     return 0
 
 
 def _cmd_bench_track(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
-    from emtrack.bench.track_bench import run_track_bench, write_json
+    from emtrack.bench.track_bench import run_track_bench
 
     if args.plot:  # fail before the benchmark runs, not after
         from emtrack.viz.bench_plot import check_plot_target
@@ -393,10 +403,7 @@ def _cmd_bench_track(args: argparse.Namespace) -> int:
     )
     for note in report.notes:
         print(note, file=sys.stderr)
-    print(report.format_tables())
-    if args.json:
-        write_json(report, args.json)
-        _log.info("wrote %s", args.json)
+    _print_report(report, args.json)
     if args.plot:
         from emtrack.viz.bench_plot import plot_bench
 
@@ -406,7 +413,7 @@ def _cmd_bench_track(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_train(args: argparse.Namespace) -> int:
-    from emtrack.bench.train_bench import TrainBenchConfig, run_train_bench, write_json
+    from emtrack.bench.train_bench import TrainBenchConfig, run_train_bench
     from emtrack.train.allocator import reuse_freed_memory
 
     reuse_freed_memory()  # as emtrack train runs
@@ -426,10 +433,7 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     report = run_train_bench(config, progress=_log.info)
-    print(report.format_table())
-    if args.json:
-        write_json(report, args.json)
-        _log.info("wrote %s", args.json)
+    _print_report(report, args.json)
     if not report.all_agree:
         print("emtrack: error: structured and dense losses disagree (see above)", file=sys.stderr)
         return 1
@@ -438,7 +442,7 @@ def _cmd_bench_train(args: argparse.Namespace) -> int:
 
 def _cmd_bench_speed(args: argparse.Namespace) -> int:
     config = tracker_config_from_args(args)
-    from emtrack.bench.speed_bench import run_speed_bench, write_json
+    from emtrack.bench.speed_bench import run_speed_bench
 
     report = run_speed_bench(
         args.dets,
@@ -448,15 +452,12 @@ def _cmd_bench_speed(args: argparse.Namespace) -> int:
         seed=args.seed,
         repeats=args.repeat,
     )
-    print(report.format_table())
-    if args.json:
-        write_json(report, args.json)
-        _log.info("wrote %s", args.json)
+    _print_report(report, args.json)
     return 0
 
 
 def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
-    from emtrack.bench.accuracy_bench import run_accuracy_bench, write_json
+    from emtrack.bench.accuracy_bench import run_accuracy_bench
 
     report = run_accuracy_bench(
         args.model,
@@ -467,8 +468,5 @@ def _cmd_bench_accuracy(args: argparse.Namespace) -> int:
         det_roots=args.det,
         det_name=args.det_name,
     )
-    print(report.format_table())
-    if args.json:
-        write_json(report, args.json)
-        _log.info("wrote %s", args.json)
+    _print_report(report, args.json)
     return 0

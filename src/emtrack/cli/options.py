@@ -3,7 +3,9 @@
 Every option maps by hand to one field of a config dataclass
 (:class:`~emtrack.train.TrainConfig`, :class:`~emtrack.track.TrackerConfig`) or to one argument
 of a library call. An option that is left out is not passed at all, so the dataclass default
-applies: defaults live in one place, and ``--help`` reads them from there.
+applies: defaults live in one place, and ``--help`` reads them from there. The choices of the
+training options are the values of :class:`~emtrack.train.TrainConfig`'s ``Literal`` field
+types (``typing.get_args``), read from the torch-free :mod:`emtrack.train.config`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import argparse
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
+
+from emtrack.model.choices import Association, Objective
+from emtrack.train.config import INIT_CHOICES, LrSchedule
 
 __all__ = [
     "BENCHMARKS",
-    "OBJECTIVES",
     "TRACKER_FLAGS",
     "TRAIN_FLAGS",
     "ConfigFlag",
@@ -33,9 +37,6 @@ __all__ = [
     "verbosity_parent",
 ]
 
-# Choices of ``--objective``; tests check this equals emtrack.model.loss.OBJECTIVES (kept here
-# so that building the parser does not import torch).
-OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
 # Choices of ``--score-norm`` (tests check this equals emtrack.track.SCORE_NORMALISATIONS).
 SCORE_NORMALISATIONS: tuple[str, ...] = ("auto", "rank", "none")
 # Choices of ``--output-boxes`` (tests check this equals emtrack.track.OUTPUT_BOXES).
@@ -47,10 +48,6 @@ CAMERA_MODELS: tuple[str, ...] = ("auto", "shift", "none")
 NOISES: tuple[str, ...] = ("fit", "model")
 # Choices of ``track --association`` (tests check this equals emtrack.track.ASSOCIATIONS).
 TRACK_ASSOCIATIONS: tuple[str, ...] = ("learned", "iou")
-# Choices of ``train --association`` (tests check this equals emtrack.model.loss.ASSOCIATIONS).
-ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
-# Choices of ``--lr-schedule`` (tests check this equals emtrack.train.trainer.LR_SCHEDULES).
-LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 # Choices of ``eval --benchmark``; tests check this equals emtrack.eval.BENCHMARKS.
@@ -350,14 +347,14 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         "lr_schedule",
         "constant, or cosine (the step size decays from --lr to 0 over the run)",
         str,
-        choices=LR_SCHEDULES,
+        choices=get_args(LrSchedule),
     ),
     ConfigFlag(
         "--objective",
         "objective",
         "smoothed (the paper's), filtered (ablation) or innovations (exact marginal likelihood)",
         str,
-        choices=OBJECTIVES,
+        choices=get_args(Objective),
     ),
     ConfigFlag(
         "--association",
@@ -365,7 +362,7 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         "chain (the paper's: adjacent frames, chained) or predicted (each frame's detections "
         "against the slots' Kalman-predicted boxes, as the tracker links)",
         str,
-        choices=ASSOCIATIONS,
+        choices=get_args(Association),
     ),
     ConfigFlag(
         "--clutter-scale",
@@ -398,7 +395,7 @@ TRAIN_FLAGS: tuple[ConfigFlag, ...] = (
         "the weights training starts from: auto (the shipped model's, when --hidden matches "
         "it; else random), shipped, scratch (random), or a model file (.npz or .pt)",
         str,
-        metavar="auto|shipped|scratch|FILE",
+        metavar="|".join((*INIT_CHOICES, "FILE")),
     ),
     ConfigFlag(
         "--seed", "seed", "seeds every random generator of the run", non_negative_int, metavar="S"
@@ -421,7 +418,7 @@ def _config_class(name: str) -> type:
         from emtrack.track import TrackerConfig
 
         return TrackerConfig
-    from emtrack.train import TrainConfig
+    from emtrack.train.config import TrainConfig
 
     return TrainConfig
 
@@ -469,7 +466,7 @@ class HelpFormatter(argparse.HelpFormatter):
 
     Switches (``--float64``, ``--no-learn-noise``) get no default: they are off unless given.
 
-    The config class is imported only when help is printed (it may import torch).
+    The config class is imported only when help is printed.
     Descriptions (one paragraph) are wrapped to the terminal; text with line breaks, such as
     the ``examples:`` epilogs, is printed as written (like ``RawDescriptionHelpFormatter``).
     """
@@ -489,10 +486,7 @@ class HelpFormatter(argparse.HelpFormatter):
             # --no-learn-noise would read as if the switch were on by default.
             return help_text.replace("%", "%%")
         config, field = source
-        try:
-            config_class = _config_class(config)
-        except ImportError:  # TrainConfig needs torch, which a light install lacks
-            return help_text.replace("%", "%%")
+        config_class = _config_class(config)
         default = next(f for f in dataclasses.fields(config_class) if f.name == field)
         value = default.default
         if isinstance(value, tuple):

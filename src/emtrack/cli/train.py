@@ -100,8 +100,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from emtrack.train import train
     from emtrack.train.allocator import reuse_freed_memory
+    from emtrack.train.checkpoint import check_resumable, resume_config
     from emtrack.train.distributed import env_rank
-    from emtrack.train.trainer import TrainingInterrupted, check_resumable, resume_config
+    from emtrack.train.trainer import TrainingInterrupted
     from emtrack.train.verdict import TrainingVerdictWarning
 
     out = Path(args.out)
@@ -115,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
     reuse_freed_memory()
     resume: Path | None = None
     if args.resume is not None:
-        from emtrack.train.checkpoint import load_checkpoint
+        from emtrack.model.checkpoint import load_checkpoint
 
         resume = out if args.resume is True else Path(args.resume)
         saved = load_checkpoint(resume)

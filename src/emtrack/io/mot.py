@@ -24,7 +24,6 @@ every accepted form and of what each bad input gets.
 
 from __future__ import annotations
 
-import codecs
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 from emtrack.io.atomic import atomic_write
 from emtrack.io.dialect import header_layout, is_header, split_fields
 from emtrack.io.rows import parse_rows
+from emtrack.io.text import read_ascii_text, read_text
 
 __all__ = [
     "MotTable",
@@ -320,47 +320,6 @@ class MotTable:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
-    """The UTF-8 text of ``path`` (BOM dropped), with clear errors for missing or binary files."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise EmtrackInputError("file not found", path) from None
-    except IsADirectoryError:
-        raise EmtrackInputError("is a folder, expected a file", path) from None
-    except OSError as error:
-        raise EmtrackInputError(f"cannot read file: {error.strerror or error}", path) from None
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        raise EmtrackInputError("binary data (NUL byte) in what should be a text file", path, line)
-    # Drop the BOM by hand: "utf-8-sig" reports error offsets without it (wrong byte and line).
-    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        return data[bom:].decode("utf-8")
-    except UnicodeDecodeError as error:
-        start = bom + error.start
-        line = data.count(b"\n", 0, start) + 1
-        raise EmtrackInputError(
-            f"not UTF-8 text (byte 0x{data[start]:02x}); is this a binary file?", path, line
-        ) from None
-
-
-def _raise_non_ascii(text: str, path: Path) -> NoReturn:
-    """Reject the first non-ASCII character of a MOT file, naming its line.
-
-    MOTChallenge rows hold ASCII numbers only; without this check ``float()`` would accept
-    e.g. Arabic-Indic or full-width digits and ``strip()`` would drop no-break spaces.
-    """
-    index = next(i for i, char in enumerate(text) if not char.isascii())
-    char = text[index]
-    raise EmtrackInputError(
-        f"non-ASCII character {char!r} (U+{ord(char):04X}); rows hold ASCII numbers only",
-        path,
-        text.count("\n", 0, index) + 1,
-    )
-
-
 def _empty_table(path: str) -> MotTable:
     return MotTable(
         frames=np.zeros(0, dtype=np.int64),
@@ -412,9 +371,7 @@ def read_mot(
             height (``x2 < x1`` with corners). The message names the file and 1-based line.
     """
     file_path = Path(path)
-    text = _read_text(file_path)
-    if not text.isascii():
-        _raise_non_ascii(text, file_path)
+    text = read_ascii_text(file_path)
     lines: list[str] = []
     line_numbers: list[int] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -597,7 +554,7 @@ def read_seqinfo(path: str | PathLike[str]) -> SeqInfo:
             whole number >= 1. The message names the file, the key and (where known) the line.
     """
     file_path = Path(path)
-    text = _read_text(file_path)
+    text = read_text(file_path)
     section: str | None = None
     seen_section = False
     entries: dict[str, tuple[str, int]] = {}

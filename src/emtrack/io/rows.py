@@ -184,8 +184,8 @@ def row_problem(
         line: The line.
         comma: Fields are separated by commas (else by whitespace).
         header: The header's layout, None for positional rows.
-        all_six: Every row of the file with at least 6 columns has 6 (the 6-column form is
-            allowed).
+        all_six: Every row of the file with 6 or more columns has exactly 6 (the 6-column
+            form is allowed).
         strict: Degenerate rows are problems too.
         image_size: ``(width, height)``, if known.
     """
@@ -280,8 +280,7 @@ def parse_rows(
     else:
         split_lines = [line.split() for line in lines]
         counts = np.fromiter(map(len, split_lines), np.int64, count=num_rows)
-    # The 6-column form: every row has 6 (a row with fewer is broken in any form, so it is
-    # the one to report, not the 6-column rows around it).
+    # Rows that are too short are errors of their own; they do not make the 6-column rows wrong.
     all_six = bool(np.all(counts[counts >= MIN_COLUMNS] == MIN_COLUMNS))
 
     def fail() -> NoReturn:

@@ -20,7 +20,7 @@ import numpy as np
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io.dialect import is_header, is_number
-from emtrack.io.mot import _raise_non_ascii, _read_text
+from emtrack.io.text import read_ascii_text
 
 __all__ = ["Timestamps", "read_timestamps"]
 
@@ -95,9 +95,7 @@ def read_timestamps(path: str | PathLike[str]) -> Timestamps:
             message names the file and line.
     """
     file_path = Path(path)
-    text = _read_text(file_path)
-    if not text.isascii():
-        _raise_non_ascii(text, file_path)
+    text = read_ascii_text(file_path)
     frames: list[int] = []
     seconds: list[float] = []
     lines: list[int] = []

@@ -6,12 +6,15 @@ Submodules are imported on first use, so that the torch-free tracker can import
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from emtrack.lazy_imports import lazy_exports
 
 _EXPORTS = {
     "FEATURE_NAMES": "features",
+    "GAP_CLAMP_S": "features",
+    "LOG_RATIO_CLAMP": "features",
+    "MIN_SIDE": "features",
     "NUM_FEATURES": "features",
+    "OFFSET_CLAMP": "features",
     "box_positions": "features",
     "edge_features": "features",
     "NoiseParams": "kalman",
@@ -30,9 +33,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f"emtrack.model.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'emtrack.model' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -2,6 +2,12 @@
 
 The functions take numpy arrays or torch tensors and return the same kind, so the tracker
 computes exactly the features the network was trained on without importing torch.
+
+The feature contract is defined here and nowhere else: the names and order
+(:data:`FEATURE_NAMES`), the clamps (:data:`OFFSET_CLAMP`, :data:`LOG_RATIO_CLAMP`,
+:data:`GAP_CLAMP_S`) and the minimum box side (:data:`MIN_SIDE`). The torch features
+(:func:`edge_features`), the tracker's numpy planes (:mod:`emtrack.track.feature_planes`) and
+the far-pair bound (:mod:`emtrack.track.far_pairs`) all read them from this module.
 """
 
 from __future__ import annotations
@@ -25,10 +31,14 @@ FEATURE_NAMES: tuple[str, ...] = (
 NUM_FEATURES = len(FEATURE_NAMES)
 
 # Clamps keep features finite and bounded for absurd but valid inputs (500 px jumps, 1 px boxes).
-_OFFSET_CLAMP = 8.0
-_LOG_RATIO_CLAMP = 3.0
-_GAP_CLAMP_S = 10.0
-_MIN_SIDE = 1e-3
+#: ``dx_centre``, ``dy_bottom`` and ``dy_top`` are clamped to ``±OFFSET_CLAMP`` (box heights).
+OFFSET_CLAMP = 8.0
+#: ``log_h_ratio`` and ``log_w_ratio`` are clamped to ``±LOG_RATIO_CLAMP``.
+LOG_RATIO_CLAMP = 3.0
+#: ``gap_s`` is clamped to ``[0, GAP_CLAMP_S]`` seconds: the longest gap any network can see.
+GAP_CLAMP_S = 10.0
+#: Box widths and heights are floored at ``MIN_SIDE`` pixels before any ratio or division.
+MIN_SIDE = 1e-3
 
 
 def _namespace(x: Any) -> Any:
@@ -55,19 +65,19 @@ def edge_features(ref_boxes_xyxy: Any, cur_boxes_xyxy: Any, gap_s: Any) -> Any:
     xp = _namespace(cur_boxes_xyxy)
     ref = ref_boxes_xyxy[..., None, :, :]  # (..., 1, N, 4)
     cur = cur_boxes_xyxy[..., :, None, :]  # (..., M, 1, 4)
-    w_i = xp.clip(ref[..., 2] - ref[..., 0], _MIN_SIDE, None)
-    h_i = xp.clip(ref[..., 3] - ref[..., 1], _MIN_SIDE, None)
-    w_j = xp.clip(cur[..., 2] - cur[..., 0], _MIN_SIDE, None)
-    h_j = xp.clip(cur[..., 3] - cur[..., 1], _MIN_SIDE, None)
+    w_i = xp.clip(ref[..., 2] - ref[..., 0], MIN_SIDE, None)
+    h_i = xp.clip(ref[..., 3] - ref[..., 1], MIN_SIDE, None)
+    w_j = xp.clip(cur[..., 2] - cur[..., 0], MIN_SIDE, None)
+    h_j = xp.clip(cur[..., 3] - cur[..., 1], MIN_SIDE, None)
     norm = 2.0 / (h_i + h_j)
     dx = ((ref[..., 0] + ref[..., 2]) - (cur[..., 0] + cur[..., 2])) * 0.5 * norm
     dy_bottom = (ref[..., 3] - cur[..., 3]) * norm
     dy_top = (ref[..., 1] - cur[..., 1]) * norm
-    dx = xp.clip(dx, -_OFFSET_CLAMP, _OFFSET_CLAMP)
-    dy_bottom = xp.clip(dy_bottom, -_OFFSET_CLAMP, _OFFSET_CLAMP)
-    dy_top = xp.clip(dy_top, -_OFFSET_CLAMP, _OFFSET_CLAMP)
-    log_h = xp.clip(xp.log(h_i / h_j), -_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
-    log_w = xp.clip(xp.log(w_i / w_j), -_LOG_RATIO_CLAMP, _LOG_RATIO_CLAMP)
+    dx = xp.clip(dx, -OFFSET_CLAMP, OFFSET_CLAMP)
+    dy_bottom = xp.clip(dy_bottom, -OFFSET_CLAMP, OFFSET_CLAMP)
+    dy_top = xp.clip(dy_top, -OFFSET_CLAMP, OFFSET_CLAMP)
+    log_h = xp.clip(xp.log(h_i / h_j), -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
+    log_w = xp.clip(xp.log(w_i / w_j), -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
     inter_w = xp.clip(
         xp.minimum(ref[..., 2], cur[..., 2]) - xp.maximum(ref[..., 0], cur[..., 0]), 0.0, None
     )
@@ -77,7 +87,7 @@ def edge_features(ref_boxes_xyxy: Any, cur_boxes_xyxy: Any, gap_s: Any) -> Any:
     inter = inter_w * inter_h
     iou = inter / (w_i * h_i + w_j * h_j - inter)
     distance = xp.sqrt(dx * dx + dy_bottom * dy_bottom + 1e-12)
-    gap = xp.clip(gap_s + 0.0 * dx, 0.0, _GAP_CLAMP_S)
+    gap = xp.clip(gap_s + 0.0 * dx, 0.0, GAP_CLAMP_S)
     return xp.stack([dx, dy_bottom, dy_top, log_h, log_w, iou, distance, gap], -1)
 
 
@@ -97,7 +107,7 @@ def box_positions(boxes_xyxy: Any) -> Any:
 def box_heights(boxes_xyxy: Any) -> Any:
     """Box heights ``(...)``, floored at a small positive value (noise scales with them)."""
     xp = _namespace(boxes_xyxy)
-    return xp.clip(boxes_xyxy[..., 3] - boxes_xyxy[..., 1], _MIN_SIDE, None)
+    return xp.clip(boxes_xyxy[..., 3] - boxes_xyxy[..., 1], MIN_SIDE, None)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 
+from emtrack.model.choices import (
+    ASSOCIATIONS,
+    KALMAN_IMPLS,
+    OBJECTIVES,
+    Association,
+    KalmanImpl,
+    Objective,
+)
 from emtrack.model.dense import dense_clip_loglik
 from emtrack.model.features import box_heights, box_positions
 from emtrack.model.kalman import (
@@ -24,18 +31,6 @@ from emtrack.model.kalman import (
 )
 from emtrack.model.network import AssociationNet, NoiseModel
 from emtrack.model.sinkhorn import log_sinkhorn_dustbin, real_assignment
-
-Objective = Literal["smoothed", "filtered", "innovations"]
-OBJECTIVES: tuple[str, ...] = ("smoothed", "filtered", "innovations")
-#: ``structured``: the fast filter of :mod:`emtrack.model.kalman` (always used for training);
-#: ``dense``: the joint-state oracle of :mod:`emtrack.model.dense` (tests and benchmark only).
-KalmanImpl = Literal["structured", "dense"]
-KALMAN_IMPLS: tuple[str, ...] = ("structured", "dense")
-#: ``chain``: the paper's association of adjacent frames, chained into ``P_t = A_t … A_1``;
-#: ``predicted``: each frame's detections against the slots' Kalman-predicted boxes (what the
-#: tracker does), so a missed detection does not cut the slot off for the rest of the clip.
-Association = Literal["chain", "predicted"]
-ASSOCIATIONS: tuple[str, ...] = ("chain", "predicted")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emtrack.model.features import _GAP_CLAMP_S, _LOG_RATIO_CLAMP, _OFFSET_CLAMP, NUM_FEATURES
-from emtrack.track.weights import _BOX_TERMS, AssociationWeights
+from emtrack.model.features import GAP_CLAMP_S, LOG_RATIO_CLAMP, NUM_FEATURES, OFFSET_CLAMP
+from emtrack.track.feature_planes import BOX_TERMS
+from emtrack.track.weights import AssociationWeights
 
 #: Boxes taller than this (px) and at most this many heights wide, with coordinates within
 #: ``_FAR_MAX_COORD`` px, can be part of a far pair (the conditions the bound's proof uses).
@@ -71,7 +72,7 @@ def _far_terms(boxes_xyxy: np.ndarray, distance: float) -> np.ndarray:
 
     The last is infinite for boxes outside :class:`FarPairBound`'s conditions.
     """
-    terms = _BOX_TERMS[(0, 1, 3), :] @ boxes_xyxy.T  # x centre, y bottom, height
+    terms = BOX_TERMS[(0, 1, 3), :] @ boxes_xyxy.T  # x centre, y bottom, height
     width = boxes_xyxy[:, 2] - boxes_xyxy[:, 0]
     eligible = (
         (terms[2] >= _FAR_MIN_HEIGHT)
@@ -94,7 +95,7 @@ def far_pair_bound(weights: AssociationWeights, gap_max_s: float) -> FarPairBoun
     weights and gap range (``gap_max_s`` is rounded up to a multiple of 0.5 s first), so the
     proof (a fraction of a second) runs once per process.
     """
-    gap_max_s = min(_GAP_CLAMP_S, math.ceil(max(gap_max_s, 1e-9) * 2.0) / 2.0)
+    gap_max_s = min(GAP_CLAMP_S, math.ceil(max(gap_max_s, 1e-9) * 2.0) / 2.0)
     key = (weights._layers_digest, gap_max_s)
     if key not in _FAR_BOUNDS:
         found = None
@@ -124,7 +125,7 @@ def _prove_far_bound(
     the network's output over the box, and boxes whose bound is above ``target`` are halved
     along their widest side, until none is left (proved) or the budget is spent (not proved).
     """
-    clamp, ratio = _OFFSET_CLAMP, _LOG_RATIO_CLAMP
+    clamp, ratio = OFFSET_CLAMP, LOG_RATIO_CLAMP
     positive = [np.maximum(w, 0.0) for w, _ in layers]
     negative = [np.minimum(w, 0.0) for w, _ in layers]
     lows, highs = [], []

@@ -1,20 +1,11 @@
 """emtrack in the supervision / ``trackers`` ecosystem.
 
 * :meth:`emtrack.Tracker.update` also takes a ``supervision.Detections`` and then returns one
-  (see :func:`update_detections`).
+  (see :func:`~emtrack.track.sv_detections.update_detections`, which also states the contract
+  for ``Detections``: every input row, in input order, ``tracker_id`` -1 for the untracked).
 * :class:`EmtrackTracker` has the ``update(detections) -> sv.Detections`` / ``reset()`` shape of
   the ``trackers`` package's trackers (``SORTTracker``, ``ByteTrackTracker``, ...), so emtrack
   drops in where they are used.
-
-Contract for ``supervision.Detections`` (the same as ``trackers``' SORT): the output is a new
-``Detections`` with **every input row, in input order**, and everything the input carried
-(``class_id``, ``mask``, ``data``, ``metadata``) kept; ``tracker_id`` is the track id (>= 1) of
-the detections assigned to a reported track and -1 for the others (tentative tracks, false
-positives, low scores, rows of zero width or height). Keep the tracked rows with
-``dets[dets.tracker_id >= 0]``. Boxes are ``xyxy``; a missing ``confidence`` counts as 1.0 for
-every row, as in ``trackers``. ``class_id`` is the class column of :meth:`Tracker.update`: each
-class is tracked on its own (track ids unique across classes), unless the tracker is
-``class_agnostic``; without ``class_id`` all rows are one class.
 
 supervision is optional (``pip install supervision``); nothing here imports it until a
 ``Detections`` is built.
@@ -24,86 +15,17 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from emtrack.errors import EmtrackInputError
-
-if TYPE_CHECKING:
-    from emtrack.track.config import TrackerConfig
-    from emtrack.track.tracker import Tracker
-    from emtrack.track.weights import AssociationWeights
+from emtrack.track.config import TrackerConfig
+from emtrack.track.sv_detections import is_supervision_detections, update_detections
+from emtrack.track.tracker import Tracker
+from emtrack.track.weights import AssociationWeights
 
 __all__ = ["EmtrackTracker", "is_supervision_detections", "update_detections"]
-
-
-def is_supervision_detections(value: object) -> bool:
-    """Whether ``value`` is a ``supervision.Detections`` (checked without importing it)."""
-    cls = type(value)
-    return cls.__name__ == "Detections" and cls.__module__.split(".")[0] == "supervision"
-
-
-def update_detections(
-    tracker: Tracker,
-    detections: Any,
-    timestamp: float | None = None,
-    *,
-    strict: bool | None = None,
-) -> Any:
-    """Track one frame given as ``supervision.Detections`` (see the module docstring).
-
-    Args:
-        tracker: The tracker (its state advances by one frame).
-        detections: ``sv.Detections`` with ``xyxy`` ``(N, 4)``, optional ``confidence``
-            ``(N,)`` and optional ``class_id`` ``(N,)``.
-        timestamp: The frame's time in seconds, as in :meth:`Tracker.update`.
-        strict: As in :meth:`Tracker.update`.
-
-    Returns:
-        A new ``sv.Detections``: the input rows with ``tracker_id`` ``(N,)`` int set.
-
-    Raises:
-        EmtrackInputError: Boxes, confidences or class ids of the wrong shape, not finite,
-            or with ``x2 < x1`` / ``y2 < y1`` (the row is named); a bad ``timestamp``.
-    """
-    xyxy = np.asarray(detections.xyxy, dtype=float)
-    n = len(xyxy)
-    if xyxy.size == 0:
-        xyxy = xyxy.reshape(0, 4)
-    if xyxy.ndim != 2 or xyxy.shape[1] != 4:
-        raise EmtrackInputError(f"Detections.xyxy must have shape (N, 4), got {xyxy.shape}")
-    if detections.confidence is None:
-        confidence = np.ones(n)
-    else:
-        confidence = np.asarray(detections.confidence, dtype=float).reshape(-1)
-        if confidence.shape != (n,):
-            raise EmtrackInputError(
-                f"Detections.confidence must have shape ({n},), got {confidence.shape}"
-            )
-    columns = [xyxy, confidence[:, None]]
-    if detections.class_id is not None:
-        class_id = np.asarray(detections.class_id).reshape(-1)
-        if class_id.shape != (n,) or class_id.dtype.kind not in "iuf":
-            raise EmtrackInputError(
-                f"Detections.class_id must be ({n},) numbers, got shape {class_id.shape} "
-                f"and dtype {class_id.dtype}"
-            )
-        columns.append(class_id[:, None].astype(float))
-    tracked = tracker.update(np.concatenate(columns, 1), timestamp, strict=strict)
-    tracker_id = np.full(n, -1, dtype=int)
-    tracker_id[tracker.last_rows] = tracked[:, 4].astype(int)
-    result = detections[np.arange(n)] if n else _empty_like(detections)
-    result.tracker_id = tracker_id
-    return result
-
-
-def _empty_like(detections: Any) -> Any:
-    import supervision as sv
-
-    result = sv.Detections.empty()
-    result.metadata = dict(getattr(detections, "metadata", {}) or {})
-    return result
 
 
 class EmtrackTracker:
@@ -135,8 +57,6 @@ class EmtrackTracker:
         config: TrackerConfig | None = None,
         class_agnostic: bool = False,
     ) -> None:
-        from emtrack.track.tracker import Tracker
-
         self.tracker = Tracker(
             frame_rate=frame_rate, model=model, config=config, class_agnostic=class_agnostic
         )

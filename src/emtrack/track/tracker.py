@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from emtrack.errors import EmtrackInputError, EmtrackInputWarning
-from emtrack.model.features import _GAP_CLAMP_S
+from emtrack.model.features import GAP_CLAMP_S
 from emtrack.track import camera, motion
 from emtrack.track.config import (
     MIN_NOISE_SCORE,
@@ -22,6 +22,7 @@ from emtrack.track.config import (
 )
 from emtrack.track.iou import IOU_SCORER
 from emtrack.track.logit_grid import NO_ROWS, LogitGrid
+from emtrack.track.sv_detections import is_supervision_detections, update_detections
 from emtrack.track.weights import AssociationWeights, load_model, model_noise
 
 __all__ = ["OUTPUT_BOXES", "SCORE_NORMALISATIONS", "TrackHistory", "Tracker", "TrackerConfig"]
@@ -130,7 +131,7 @@ class Tracker:
         # features' own clamp, so it is never clamped again: grid_logits(gap_in_range=True)),
         # the frames a confirmed track may miss before it dies (max_lost_s, at least 1), and
         # the largest gap the network is asked about (for the far-pair bound).
-        self._gap_cap_s = min(self.weights.max_gap_s, _GAP_CLAMP_S)
+        self._gap_cap_s = min(self.weights.max_gap_s, GAP_CLAMP_S)
         self._max_lost = max(1, round(self.config.max_lost_s * self.frame_rate))
         self._gap_max_s = min((self._max_lost + 1) / self.frame_rate, self._gap_cap_s)
         # Lost-track timing is in seconds (updates may be any time apart): a confirmed track
@@ -406,16 +407,13 @@ class Tracker:
             column, ``(M, 6)``: the detection's class appended. Given a
             ``supervision.Detections``, returns one with ``tracker_id`` set instead (every
             input row, -1 = not tracked, boxes unchanged; its ``class_id`` is the class
-            column; see :mod:`emtrack.track.interop`).
+            column; see :mod:`emtrack.track.sv_detections`).
 
         Raises:
             EmtrackInputError: bad ``dets`` or ``timestamp``; the tracker is left unchanged.
         """
-        if not isinstance(dets, np.ndarray) and type(dets).__name__ == "Detections":
-            from emtrack.track.interop import is_supervision_detections, update_detections
-
-            if is_supervision_detections(dets):
-                return update_detections(self, dets, timestamp, strict=strict)
+        if not isinstance(dets, np.ndarray) and is_supervision_detections(dets):
+            return update_detections(self, dets, timestamp, strict=strict)
         dets, kept = self._validate(dets, self.strict if strict is None else strict)
         if timestamp is None:
             dt = self._frame_s

@@ -16,13 +16,13 @@ import numpy as np
 
 from emtrack.errors import EmtrackInputError
 from emtrack.io.atomic import atomic_write
-from emtrack.model.features import (
-    _GAP_CLAMP_S,
-    _LOG_RATIO_CLAMP,
-    _MIN_SIDE,
-    _OFFSET_CLAMP,
-    FEATURE_NAMES,
-    NUM_FEATURES,
+from emtrack.model.checkpoint import load_checkpoint, modules_from_checkpoint
+from emtrack.model.features import FEATURE_NAMES, GAP_CLAMP_S, NUM_FEATURES
+from emtrack.track.feature_planes import (
+    box_terms,
+    edge_feature_planes,
+    feature_buffer,
+    planes_from_terms,
 )
 from emtrack.track.motion import MotionNoise
 
@@ -59,7 +59,7 @@ class AssociationWeights:
     noise_q: float
     noise_r: float
     noise_p_vel: float
-    max_gap_s: float = _GAP_CLAMP_S
+    max_gap_s: float = GAP_CLAMP_S
     verdict: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def logits(self, ref_boxes_xyxy: np.ndarray, cur_boxes_xyxy: np.ndarray, gap_s) -> np.ndarray:
@@ -76,7 +76,7 @@ class AssociationWeights:
         ref = np.moveaxis(np.asarray(ref_boxes_xyxy, dtype=float), -1, 0)[..., None, :]
         cur = np.moveaxis(np.asarray(cur_boxes_xyxy, dtype=float), -1, 0)[..., :, None]
         shape = np.broadcast_shapes(ref.shape[1:], cur.shape[1:], np.shape(gap_s))
-        planes = _feature_buffer(shape)
+        planes = feature_buffer(shape)
         edge_feature_planes(ref, cur, gap_s, planes[:NUM_FEATURES])
         return self.mlp(planes.reshape(NUM_FEATURES + 1, -1)).reshape(shape)
 
@@ -93,11 +93,11 @@ class AssociationWeights:
         so the clamp (which would not change them) is skipped.
         """
         shape = (len(cur_boxes_xyxy), len(ref_boxes_xyxy))
-        planes = _feature_buffer(shape)
+        planes = feature_buffer(shape)
         # One product for both sets of boxes' terms (per box, so the same values).
-        terms = _box_terms(np.concatenate([ref_boxes_xyxy, cur_boxes_xyxy]).T)
+        terms = box_terms(np.concatenate([ref_boxes_xyxy, cur_boxes_xyxy]).T)
         n = shape[1]
-        _planes_from_terms(
+        planes_from_terms(
             terms[:, None, :n], terms[:, n:, None], gap_s, planes[:NUM_FEATURES], gap_in_range
         )
         return self.mlp(planes.reshape(NUM_FEATURES + 1, -1)).reshape(shape)
@@ -110,7 +110,7 @@ class AssociationWeights:
         The same values as the matching entries of :meth:`logits` (up to rounding in the
         network's matrix products, which may group sums differently for other shapes).
         """
-        planes = _feature_buffer((len(ref_boxes_xyxy),))
+        planes = feature_buffer((len(ref_boxes_xyxy),))
         edge_feature_planes(ref_boxes_xyxy.T, cur_boxes_xyxy.T, gap_s, planes[:NUM_FEATURES])
         return self.mlp(planes)
 
@@ -210,7 +210,7 @@ class AssociationWeights:
             value = np.asarray(arrays["max_gap_s"], float)
             if value.size != 1 or not (np.isfinite(value).all() and float(value.flat[0]) > 0):
                 raise ValueError(f"max_gap_s must be one number > 0, got {value.tolist()}")
-            scalars["max_gap_s"] = min(float(value.flat[0]), _GAP_CLAMP_S)
+            scalars["max_gap_s"] = min(float(value.flat[0]), GAP_CLAMP_S)
         return cls(tuple(layers), **scalars, verdict=_read_verdict(arrays.get("verdict")))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -258,112 +258,6 @@ def warn_if_bad_verdict(weights: AssociationWeights, path: str | Path) -> None:
     )
 
 
-#: Per-box terms of the edge features as linear maps of ``[x1, y1, x2, y2]``: x centre, y bottom,
-#: y top, height, width, then ``x1, y1, x2, y2`` again (contiguous, for the overlap). Every
-#: coefficient is 0, ±1 or 0.5, so each product is exact and the matrix product rounds once,
-#: like ``(x1 + x2) * 0.5`` and ``y2 - y1`` do.
-_BOX_TERMS = np.array(
-    [
-        [0.5, 0.0, 0.5, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-        [0.0, 1.0, 0.0, 0.0],
-        [0.0, -1.0, 0.0, 1.0],
-        [-1.0, 0.0, 1.0, 0.0],
-        [1.0, 0.0, 0.0, 0.0],
-        [0.0, 1.0, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-        [0.0, 0.0, 0.0, 1.0],
-    ]
-)
-_BOX_TERMS.flags.writeable = False
-
-
-@functools.lru_cache(maxsize=8)
-def _clamps(ndim: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper clamps of the first five feature planes, shaped for ``ndim`` dims."""
-    high = np.array([_OFFSET_CLAMP] * 3 + [_LOG_RATIO_CLAMP] * 2).reshape(-1, *[1] * (ndim - 1))
-    low = -high
-    low.flags.writeable = high.flags.writeable = False
-    return low, high
-
-
-def _box_terms(boxes: np.ndarray) -> np.ndarray:
-    """``(4, *S)`` boxes, coordinates first -> ``(9, *S)`` (rows as in ``_BOX_TERMS``).
-
-    Sides are floored at the features' minimum side.
-    """
-    terms = (_BOX_TERMS @ boxes.reshape(4, -1)).reshape(len(_BOX_TERMS), *boxes.shape[1:])
-    np.maximum(terms[3:5], _MIN_SIDE, out=terms[3:5])
-    return terms
-
-
-def _feature_buffer(shape: tuple[int, ...]) -> np.ndarray:
-    """``(F + 1, *shape)`` buffer for :meth:`AssociationWeights.mlp`: row ``F`` set to ones."""
-    planes = np.empty((NUM_FEATURES + 1, *shape))
-    planes[NUM_FEATURES] = 1.0
-    return planes
-
-
-def edge_feature_planes(
-    ref: np.ndarray, cur: np.ndarray, gap_s: Any, out: np.ndarray
-) -> np.ndarray:
-    """:func:`emtrack.model.features.edge_features` for numpy, one plane per feature.
-
-    The same values, bit for bit (the same floating-point operations on every element; tested
-    against ``edge_features``), computed with a few whole-plane operations into ``out``: the
-    tracker calls this every frame.
-
-    Args:
-        ref: ``(4, ...)`` reference boxes, coordinates first (``x1, y1, x2, y2``).
-        cur: ``(4, ...)`` current boxes, coordinates first. ``ref.shape[1:]`` and
-            ``cur.shape[1:]`` have the same number of axes and broadcast to the pairs' shape
-            ``S``: ``(4, 1, N)`` and ``(4, M, 1)`` give the ``(M, N)`` grid, ``(4, K)`` and
-            ``(4, K)`` give ``K`` pairs.
-        gap_s: seconds between the boxes, broadcastable to ``S``.
-        out: ``(F, *S)`` float64, C-contiguous, ``F = NUM_FEATURES``.
-
-    Returns:
-        ``out``, filled: ``out[f]`` is feature ``FEATURE_NAMES[f]`` of every pair.
-    """
-    return _planes_from_terms(_box_terms(ref), _box_terms(cur), gap_s, out)
-
-
-def _planes_from_terms(
-    r_terms: np.ndarray,
-    c_terms: np.ndarray,
-    gap_s: Any,
-    out: np.ndarray,
-    gap_in_range: bool = False,
-) -> np.ndarray:
-    """:func:`edge_feature_planes` from the boxes' :func:`_box_terms` (``gap_in_range``: gaps
-    already within ``[0, _GAP_CLAMP_S]``, written as they are)."""
-    norm = np.add(r_terms[3], c_terms[3], out=out[6])  # scratch until the distance
-    np.divide(2.0, norm, out=norm)
-    offsets = np.subtract(r_terms[0:3], c_terms[0:3], out=out[0:3])  # dx_centre, dy_bottom, dy_top
-    offsets *= norm
-    ratios = np.divide(r_terms[3:5], c_terms[3:5], out=out[3:5])  # log_h_ratio, log_w_ratio
-    np.log(ratios, out=ratios)
-    low, high = _clamps(out.ndim)  # offsets to ±8, log ratios to ±3
-    np.maximum(out[0:5], low, out=out[0:5])
-    np.minimum(out[0:5], high, out=out[0:5])
-    overlap = np.minimum(r_terms[7:9], c_terms[7:9])  # [x, y]
-    overlap -= np.maximum(r_terms[5:7], c_terms[5:7])
-    np.maximum(overlap, 0.0, out=overlap)
-    inter = np.multiply(overlap[0], overlap[1], out=out[5])
-    union = r_terms[4] * r_terms[3] + c_terms[4] * c_terms[3]  # w * h + w * h
-    union -= inter
-    np.divide(inter, union, out=inter)  # iou
-    distance = np.multiply(out[0], out[0], out=out[6])
-    distance += np.square(out[1])
-    distance += 1e-12
-    np.sqrt(distance, out=distance)
-    if gap_in_range:
-        out[7] = gap_s
-    else:
-        out[7] = np.minimum(np.maximum(gap_s, 0.0), _GAP_CLAMP_S)  # np.clip, without its overhead
-    return out
-
-
 def model_noise(weights: AssociationWeights) -> MotionNoise:
     """The model's noise constants as :class:`~emtrack.track.motion.MotionNoise` (the same
     for every coordinate, as training fits them)."""
@@ -402,8 +296,6 @@ def load_model(model: str | Path | AssociationWeights | None = None) -> Associat
 
 
 def _weights_from_checkpoint(path: Path) -> AssociationWeights:
-    from emtrack.train.checkpoint import load_checkpoint, modules_from_checkpoint
-
     data = load_checkpoint(path)
     net, noise = modules_from_checkpoint(data, path)
     try:

@@ -26,12 +26,10 @@ import torch
 from torch import nn
 
 from emtrack.errors import EmtrackInputError
+from emtrack.model.checkpoint import load_checkpoint_modules
 from emtrack.model.network import AssociationNet, NoiseModel
 
 logger = logging.getLogger(__name__)
-
-#: Choices of :attr:`~emtrack.train.TrainConfig.init` besides a model file's path.
-INIT_CHOICES: tuple[str, ...] = ("auto", "shipped", "scratch")
 
 #: Optimiser steps a run from random weights should have: the shipped model's recipe (6 epochs
 #: of 50), which trained on every seed tried. Shorter runs may never leave the start where
@@ -80,8 +78,6 @@ def read_initial_weights(path: str | Path) -> InitialWeights:
         raise EmtrackInputError("--init: model file not found", path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if path.suffix == ".pt":
-        from emtrack.train.checkpoint import load_checkpoint_modules
-
         net, noise = load_checkpoint_modules(path)
         arrays = {**net.export(), **noise.export()}
     else:

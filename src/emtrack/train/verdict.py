@@ -4,7 +4,7 @@ Two judges, each used when its data exist:
 
 - **Held-out synthetic clips** (identities known): the network's link accuracy against
   IoU ≥ 0.3 + Hungarian on the same clips, at frame gaps 1–4 (what
-  :func:`~emtrack.train.trainer.gap_accuracy` prints). The network fails when its mean over
+  :func:`~emtrack.train.heldout.gap_accuracy` prints). The network fails when its mean over
   the gaps is below IoU's.
 - **The user's own detections** (identities unknown): clips of every frame, drawn from the
   training detections with a fixed seed. A link is *confident* when its two boxes overlap with

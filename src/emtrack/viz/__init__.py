@@ -1,7 +1,7 @@
 """Pictures and videos of what emtrack does (``emtrack viz ...``), drawn from its outputs.
 
-* :mod:`emtrack.viz.tracks`: tracks over the frames (MP4 / PNG frames), contact sheets, and the
-  CLEAR-MOT comparison with ground truth that marks errors.
+* :mod:`emtrack.viz.tracks`: tracks over the frames (MP4 / PNG frames) and contact sheets,
+  with the errors against the ground truth marked (found by :mod:`emtrack.eval.clear`).
 * :mod:`emtrack.viz.training`: loss and association accuracy per epoch.
 * :mod:`emtrack.viz.assoc`: the learned assignment (with dustbin) of two frames next to IoU.
 * :mod:`emtrack.viz.bench_plot`: benchmark bar charts.

@@ -21,7 +21,7 @@ def load_history(path: str | Path) -> list[dict[str, Any]]:
 
     Args:
         path: A training checkpoint (``.pt``, written by ``emtrack train --out``; its
-            ``history`` holds one :class:`~emtrack.train.trainer.EpochRecord` per epoch), or a
+            ``history`` holds one :class:`~emtrack.train.EpochRecord` per epoch), or a
             JSON file: a list of such records, or an object with a ``"history"`` list (e.g. a
             checkpoint's history saved with ``json.dump``).
 
@@ -42,7 +42,7 @@ def load_history(path: str | Path) -> list[dict[str, Any]]:
             line = getattr(exc, "lineno", None)
             raise EmtrackInputError(f"not valid JSON ({exc})", path, line) from exc
     else:
-        from emtrack.train.checkpoint import load_checkpoint
+        from emtrack.model.checkpoint import load_checkpoint
 
         data = load_checkpoint(path)
     history = data.get("history") if isinstance(data, dict) else data
