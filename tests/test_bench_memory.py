@@ -1,6 +1,6 @@
 """``emtrack bench memory``: the lazy synthetic stream, the report, and a tracker whose state
 stays bounded over a long stream (no timing or memory-size assertions: those are the
-benchmark's job, see the README)."""
+benchmark's job, see docs/benchmarks.md)."""
 
 from __future__ import annotations
 

@@ -305,30 +305,50 @@ def test_train_file_options_given_a_folder(option: str, tmp_path: Path, capsys) 
 #: Options whose value is a file or folder the command reads, and those it writes.
 _INPUTS = ("--det", "--gt", "--seqinfo", "--result", "--results", "--model", "--images", "--init")
 _OUTPUTS = ("--out", "--export", "--sheet", "--json", "--plot", "--results-dir")
+#: The pages of the documentation site whose shell examples are checked with the README's.
+_DOC_PAGES = sorted((REPO / "docs").glob("*.md"))
+#: Where an example's command starts: the installed script, the bare name of the help texts,
+#: or ``python -m emtrack`` under torchrun.
+_COMMAND_START = re.compile(r"(?:^|\s)(?:\.venv/bin/emtrack|-m emtrack|^emtrack)\s")
+#: A shell variable of a loop (``$seed``): the examples are checked with it set to 0.
+_SHELL_VARIABLE = re.compile(r"\$\{?\w+\}?")
+
+
+def _shell_blocks(markdown: str) -> str:
+    """The text of the ``bash`` code blocks of a Markdown page."""
+    return "\n".join(re.findall(r"^```bash\n(.*?)^```", markdown, flags=re.DOTALL | re.MULTILINE))
+
+
+def _commands_in(where: str, text: str) -> list[tuple[str, list[str]]]:
+    """``(where, words after 'emtrack')`` of every emtrack command line of ``text``."""
+    commands = []
+    for line in text.replace("\\\n", " ").splitlines():
+        line = line.split(" #", 1)[0].split("|", 1)[0].strip()
+        if line.startswith("#"):
+            continue
+        match = _COMMAND_START.search(line)
+        if match:
+            words = shlex.split(_SHELL_VARIABLE.sub("0", line[match.end() :]))
+            commands.append((where, words))
+    return commands
 
 
 def _example_commands() -> list[tuple[str, list[str]]]:
-    """``(where, words)`` of every emtrack command in the --help epilogs and README's Use block."""
-    texts = []
+    """Every emtrack command in the --help epilogs, the README's and the docs pages' shell
+    blocks, with where it is (``emtrack ... --help``, ``README``, ``docs/<page>.md``)."""
+    commands = []
     parser = build_parser()
     stack = [("emtrack", parser)]
     while stack:
         name, current = stack.pop()
-        texts.append((f"{name} --help", current.epilog or ""))
+        commands += _commands_in(f"{name} --help", current.epilog or "")
         for action in current._actions:
             if isinstance(action, argparse._SubParsersAction):
                 stack += [(f"{name} {n}", p) for n, p in action.choices.items()]
-    readme = (REPO / "README.md").read_text()
-    use = readme[readme.index("## Use") : readme.index("```python")]
-    texts.append(("README Use", use))
-    commands = []
-    for where, text in texts:
-        joined = text.replace("\\\n", " ")
-        for line in joined.splitlines():
-            line = line.split("#", 1)[0].split("|", 1)[0].strip()
-            for prefix in (".venv/bin/emtrack ", "emtrack "):
-                if line.startswith(prefix):
-                    commands.append((where, shlex.split(line[len(prefix) :])))
+    commands += _commands_in("README", _shell_blocks((REPO / "README.md").read_text()))
+    for page in _DOC_PAGES:
+        where = f"docs/{page.name}"
+        commands += _commands_in(where, _shell_blocks(page.read_text()))
     return commands
 
 
@@ -336,9 +356,22 @@ def _values(words: list[str], options: tuple[str, ...]) -> list[str]:
     return [words[i + 1] for i, word in enumerate(words[:-1]) if word in options]
 
 
+def _writes_where_allowed(where: str, words: list[str], value: str) -> bool:
+    """Examples write to out/ and runs/ (or stdout); the benchmark pages' commands also
+    rewrite the benchmark records in docs/bench/, and the multi-machine examples a shared
+    absolute folder."""
+    if value == "-" or value.startswith(("out/", "runs/")):
+        return True
+    if where.startswith("docs/") and words[0] == "bench":
+        return value.startswith("docs/bench/") and value.endswith(".json")
+    return where.startswith("docs/") and value.startswith("/")
+
+
 def test_examples_parse_and_read_what_exists_or_an_example_writes() -> None:
     commands = _example_commands()
-    assert len(commands) > 20
+    wheres = {where for where, _ in commands}
+    assert len(commands) > 60
+    assert {"README", "docs/usage.md", "docs/training.md", "docs/benchmarks.md"} <= wheres
     written = {
         Path(value).as_posix().rstrip("/")
         for _, words in commands
@@ -346,13 +379,15 @@ def test_examples_parse_and_read_what_exists_or_an_example_writes() -> None:
     }
     parser = build_parser()
     for where, words in commands:
-        parser.parse_args(words)  # exits (fails the test) on a usage error
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            pytest.fail(f"{where}: emtrack {shlex.join(words)} is not a valid command")
         for value in _values(words, _OUTPUTS):
-            assert not value.startswith("docs/"), f"{where}: {words} writes into docs/"
-            assert value == "-" or value.startswith(("out/", "runs/")), (where, words)
+            assert _writes_where_allowed(where, words, value), (where, words)
         for value in _values(words, _INPUTS) + [w for w in words if w.endswith(".json")]:
-            if value.startswith("../shared/data/"):
-                continue  # checked below against the data
+            if value.startswith(("../shared/data/", "/")):
+                continue  # the data are checked below; absolute paths are the user's
             assert value in ("auto", "shipped", "scratch") or (
                 Path(value).as_posix().rstrip("/") in written or (REPO / value).exists()
             ), f"{where}: {value} is neither in the repository nor written by an example"
@@ -365,31 +400,29 @@ def test_example_data_paths_exist(shared_data: Path) -> None:
                 assert (REPO / word).exists(), f"{where}: {word} does not exist"
 
 
-def test_readme_viz_commands_do_not_overwrite_the_shipped_pictures() -> None:
-    readme = (REPO / "README.md").read_text().replace("\\\n", " ")
-    for line in readme.splitlines():
-        if "emtrack " in line and line.lstrip().startswith(".venv/bin/emtrack"):
-            assert "docs/img/" not in line, line
+def test_examples_do_not_overwrite_the_shipped_pictures() -> None:
+    for where, words in _example_commands():
+        assert not any(word.startswith("docs/img/") for word in words), (where, words)
+
+
+def test_readme_keeps_the_set_up_and_test_commands() -> None:
+    """CI and outside tools run the README's two set-up commands as printed."""
+    readme = (REPO / "README.md").read_text()
+    assert "bash scripts/setup.sh && .venv/bin/emtrack demo" in readme
+    assert "bash scripts/test.sh" in readme
 
 
 def test_readme_track_and_eval_examples_run_as_printed(
     shared_data: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    """The Use block's first track command and the one-sequence eval, from a copy of the root."""
+    """The README's first track command and its one-sequence eval, from a copy of the root."""
     root = tmp_path / "repo"
     root.mkdir()
     (tmp_path / "shared").symlink_to(shared_data.parent)
     monkeypatch.chdir(root)
-    track = next(
-        words
-        for where, words in _example_commands()
-        if where == "README Use" and words[0] == "track" and "-" not in words
-    )
-    evaluate = next(
-        words
-        for where, words in _example_commands()
-        if where == "README Use" and words[0] == "eval" and words[-1].endswith(".txt")
-    )
+    readme = [words for where, words in _example_commands() if where == "README"]
+    track = next(words for words in readme if words[0] == "track" and "-" not in words)
+    evaluate = next(words for words in readme if words[0] == "eval" and words[-1].endswith(".txt"))
     assert main(["-q", *track]) == 0
     assert main(evaluate) == 0
     assert "HOTA" in capsys.readouterr().out

@@ -9,7 +9,7 @@ from typing import Any
 
 from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["EmtrackInputError", "EmtrackInputWarning", "Tracker", "TrackerConfig", "__version__"]
 
 

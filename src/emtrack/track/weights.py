@@ -47,7 +47,7 @@ class AssociationWeights:
             on. The tracker (online and when re-linking) feeds the ``gap_s`` feature no longer
             gap: beyond it the network's gap dependence is an extrapolation, and it goes the
             wrong way (the shipped network, trained on gaps up to 2/7 s, *narrows* its
-            acceptance for longer gaps). Files written before this field existed load with
+            acceptance for longer gaps). Files without this field load with
             the features' own clamp (10 s), i.e. no limit.
         verdict: the training verdict recorded with the weights (``emtrack train`` writes it:
             ``ok`` False when the network linked worse than IoU + Hungarian at the end of
