@@ -57,7 +57,8 @@ def test_tracker_state_stays_bounded_while_tracks_come_and_go() -> None:
         tracker.update(dets)
         live.append(tracker.num_tracks)
         # Every per-track array has exactly one entry per live track.
-        for array in (tracker._mean, tracker._cov, tracker._ids, tracker._born, tracker._lost):
+        tracks = tracker.tracks
+        for array in (tracks.mean, tracks.cov, tracks.ids, tracks.born, tracks.lost):
             assert len(array) == tracker.num_tracks
     started = tracker._next_id - 1
     assert tracker.history == {}

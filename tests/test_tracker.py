@@ -83,7 +83,7 @@ def test_filtered_boxes_are_the_kalman_estimates_and_less_noisy() -> None:
         if f >= 10:
             np.testing.assert_array_equal(
                 out_f[0, :4],
-                state_to_boxes(filtered._mean[0, 0]),  # the updated mean
+                state_to_boxes(filtered.tracks.mean[0, 0]),  # the updated mean
             )
             err_filtered.append(np.abs(out_f[0, :4] - truth).mean())
             err_raw.append(np.abs(det - truth).mean())
@@ -410,7 +410,7 @@ def test_new_track_starts_with_its_detections_noise(measurement_noise: str) -> N
     tracker.update(np.array([_walker(0, 100, 2) + [0.8], _walker(0, 600, 2) + [1.0]]))
     r_h2 = tracker.weights.noise_r * 100.0**2  # the walkers are 100 px tall
     factor = 1 / 0.8 if measurement_noise == "score" else 1.0
-    assert tracker._cov[:, 0, 0] == pytest.approx([r_h2 * factor, r_h2])
+    assert tracker.tracks.cov[:, 0, 0] == pytest.approx([r_h2 * factor, r_h2])
 
 
 def _square(x: float, y: float = 0.0) -> list[float]:

@@ -7,9 +7,12 @@ import numbers
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from supervision import Detections
 
 from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 from emtrack.model.features import GAP_CLAMP_S
@@ -22,12 +25,11 @@ from emtrack.track.config import (
 )
 from emtrack.track.iou import IOU_SCORER
 from emtrack.track.logit_grid import NO_ROWS, LogitGrid
+from emtrack.track.state import CONFIRMED, TENTATIVE, TrackState
 from emtrack.track.sv_detections import is_supervision_detections, update_detections
 from emtrack.track.weights import AssociationWeights, load_model, model_noise
 
 __all__ = ["OUTPUT_BOXES", "SCORE_NORMALISATIONS", "TrackHistory", "Tracker", "TrackerConfig"]
-
-_TENTATIVE, _CONFIRMED = 0, 1  # track status (the death rule multiplies by it)
 
 
 @dataclass
@@ -165,15 +167,7 @@ class Tracker:
                 self._online = OnlineFit(self.frame_rate, self.weights, self.config)
         self.last_rows = np.zeros(0, np.int64)  # input rows of the last update's output
         self._next_id = 1
-        # Track state, one row per live track (see motion.predict_tracks for the layout).
-        self._mean = np.zeros((0, 2, 4))
-        self._cov = np.zeros((0, 3, 4))
-        self._ids = np.zeros(0, np.int64)
-        self._status = np.zeros(0, np.int64)
-        # Frame of the first detection: a tentative track dies at its first miss, so it has
-        # been matched in every frame since (its consecutive hits are frame_count - born + 1).
-        self._born = np.zeros(0, np.int64)
-        self._lost = np.zeros(0)  # seconds since last match (as of the last update)
+        self.tracks = TrackState.empty()  # the live tracks
         self._camera = (
             camera.CameraMotion(self.frame_rate, self.config.camera_motion_s)
             if self._camera_motion
@@ -207,7 +201,7 @@ class Tracker:
 
     @property
     def num_tracks(self) -> int:
-        return len(self._ids) + sum(sub.num_tracks for sub in self._class_trackers.values())
+        return len(self.tracks) + sum(sub.num_tracks for sub in self._class_trackers.values())
 
     def _measurement_noise(self, scores: np.ndarray) -> np.ndarray:
         """Position noise per squared height of detections with ``scores`` ``(K,)``.
@@ -308,20 +302,21 @@ class Tracker:
         ``logit - dustbin logit``; a pair is kept when that beats the stage's margin).
         """
         cfg = self.config
-        num_tracks = len(self._ids)
+        tracks = self.tracks
+        num_tracks = len(tracks)
         scores = dets[:, 4]
         rows = (scores >= cfg.low_score).nonzero()[0]
         if num_tracks == 0 or len(rows) == 0:
             return NO_ROWS, NO_ROWS
         high = scores[rows] >= cfg.high_score
-        track_boxes = motion.predicted_boxes(self._mean)
+        track_boxes = motion.predicted_boxes(tracks.mean)
         # Never a longer gap than the network was trained on (see AssociationWeights.max_gap_s).
-        gap_s = np.minimum(self._lost + self._dt, self._gap_cap_s)
+        gap_s = np.minimum(tracks.lost + self._dt, self._gap_cap_s)
         gap_max_s = self._gap_max_s
         has_low = np.count_nonzero(high) < len(high)
         # A small frame gets one network pass for both stages (fewer, larger array operations).
         merged = has_low and len(rows) * num_tracks <= _MERGE_MAX_PAIRS
-        confirmed = self._status == _CONFIRMED
+        confirmed = tracks.status == CONFIRMED
         if merged:
             grid = LogitGrid(self.scorer, track_boxes, gap_s, gap_max_s, dets.take(rows, 0)[:, :4])
             high_pos = high.nonzero()[0]
@@ -381,9 +376,19 @@ class Tracker:
         pos2, trk2 = grid.match(rest, (~confirmed).nonzero()[0], margin)
         return np.concatenate([pos, rest[pos2]]), np.concatenate([trk, trk2])
 
+    @overload
     def update(
         self, dets: np.ndarray, timestamp: float | None = None, *, strict: bool | None = None
-    ) -> np.ndarray:
+    ) -> np.ndarray: ...
+
+    @overload
+    def update(
+        self, dets: Detections, timestamp: float | None = None, *, strict: bool | None = None
+    ) -> Detections: ...
+
+    def update(
+        self, dets: Any, timestamp: float | None = None, *, strict: bool | None = None
+    ) -> Any:
         """Track one frame.
 
         Args:
@@ -453,12 +458,9 @@ class Tracker:
         frame apart over the same time would have removed, i.e. those unmatched for more than
         ``max_lost`` frames by the frame before this one (a tentative track is not: skipped
         frames are no misses)."""
-        dead = self._lost + dt > self._max_lost_s + self._frame_s
+        dead = self.tracks.lost + dt > self._max_lost_s + self._frame_s
         if np.count_nonzero(dead):
-            keep = ~dead
-            self._mean, self._cov = self._mean[keep], self._cov[keep]
-            self._ids, self._status = self._ids[keep], self._status[keep]
-            self._born, self._lost = self._born[keep], self._lost[keep]
+            self.tracks.keep(~dead)
 
     def _elapsed(self, timestamp: float) -> float:
         """Seconds from the previous update to ``timestamp`` (checked; state unchanged)."""
@@ -539,24 +541,25 @@ class Tracker:
             dets = dets.copy()
             dets[:, 4] = self._online.scores(dets[:, 4])
         self._dt = dt
-        if dt > self._frame_s and len(self._ids):
+        tracks = self.tracks
+        if dt > self._frame_s and len(tracks):
             self._expire(dt)
         cfg = self.config
         self.frame_count += 1
-        num_tracks = len(self._ids)
+        num_tracks = len(tracks)
         if num_tracks == 0 and len(dets) == 0:
             self.last_rows = np.zeros(0, np.int64)
             return np.zeros((0, 5))
         if num_tracks:
-            motion.predict_tracks(self._mean, self._cov, dt, self.noise.q)
+            motion.predict_tracks(tracks.mean, tracks.cov, dt, self.noise.q)
         matched_det, matched_trk = self._associate(dets)
 
         # Update matched tracks; unmatched ones age.
         if num_tracks:
             if len(matched_trk):
                 # (take: several times faster than fancy indexing on small arrays)
-                mean = self._mean.take(matched_trk, 0)
-                cov = self._cov.take(matched_trk, 0)
+                mean = tracks.mean.take(matched_trk, 0)
+                cov = tracks.cov.take(matched_trk, 0)
                 matched = dets.take(matched_det, 0)
                 innovation, variance = motion.innovations(
                     mean, cov, matched[:, :4], self._measurement_noise(matched[:, 4])
@@ -566,22 +569,22 @@ class Tracker:
                     # The camera moved every object: take its motion out of the innovations
                     # here and add it to every track's position below. It is learned from the
                     # tracks matched in the previous frame too (_lost is advanced below).
-                    steady = self._lost.take(matched_trk) == 0
+                    steady = tracks.lost.take(matched_trk) == 0
                     shift = self._camera.shift(innovation[:, :2], variance[:, :2], steady)
                     if shift is not None:
                         innovation[:, :2] -= shift
-                self._mean[matched_trk], self._cov[matched_trk] = motion.correct_tracks(
+                tracks.mean[matched_trk], tracks.cov[matched_trk] = motion.correct_tracks(
                     mean, cov, innovation, variance
                 )
                 if shift is not None:
-                    self._mean[:, 0, :2] += shift
+                    tracks.mean[:, 0, :2] += shift
                 if self.frame_count > cfg.min_hits:
                     born_by = self.frame_count + 1 - cfg.min_hits
-                    self._status[matched_trk[self._born[matched_trk] <= born_by]] = _CONFIRMED
+                    tracks.status[matched_trk[tracks.born[matched_trk] <= born_by]] = CONFIRMED
                 else:
-                    self._status[matched_trk] = _CONFIRMED
-            self._lost += dt
-            self._lost[matched_trk] = 0
+                    tracks.status[matched_trk] = CONFIRMED
+            tracks.lost += dt
+            tracks.lost[matched_trk] = 0
 
         # Births from unmatched confident detections.
         free = dets[:, 4] >= cfg.new_track_score
@@ -595,23 +598,19 @@ class Tracker:
             new_ids = np.arange(self._next_id, self._next_id + len(births))
             self._next_id += len(births)
             confirmed = self.frame_count <= cfg.min_hits or cfg.min_hits <= 1
-            status = np.full(len(births), _CONFIRMED if confirmed else _TENTATIVE, np.int64)
-            self._mean = np.concatenate([self._mean, mean])
-            self._cov = np.concatenate([self._cov, cov])
-            self._ids = np.concatenate([self._ids, new_ids])
-            self._status = np.concatenate([self._status, status])
-            self._born = np.concatenate([self._born, np.full(len(births), self.frame_count)])
-            self._lost = np.concatenate([self._lost, np.zeros(len(births))])
+            status = np.full(len(births), CONFIRMED if confirmed else TENTATIVE, np.int64)
+            born_at = np.full(len(births), self.frame_count)
+            tracks.extend(TrackState(mean, cov, new_ids, status, born_at, np.zeros(len(births))))
             matched_det = np.concatenate([matched_det, births])
-            matched_trk = np.concatenate([matched_trk, np.arange(num_tracks, len(self._ids))])
+            matched_trk = np.concatenate([matched_trk, np.arange(num_tracks, len(tracks))])
 
         # Output before pruning: confirmed tracks with a detection this frame, input order.
-        confirmed_now = self._status.take(matched_trk) == _CONFIRMED
+        confirmed_now = tracks.status.take(matched_trk) == CONFIRMED
         if self.keep_history and len(matched_det):
             self._log.append(
                 (
                     self.frame_count,
-                    self._ids[matched_trk],
+                    tracks.ids[matched_trk],
                     dets[matched_det, :4],
                     dets[matched_det, 4],
                     confirmed_now,
@@ -623,20 +622,17 @@ class Tracker:
         rows = rows[order]
         out = dets.take(rows, 0)
         trks = trks[order]
-        out[:, 4] = self._ids[trks]
+        out[:, 4] = tracks.ids[trks]
         if self._output_filtered:
-            out[:, :4] = motion.position_boxes(self._mean[:, 0].take(trks, 0))
+            out[:, :4] = motion.position_boxes(tracks.mean[:, 0].take(trks, 0))
         self.last_rows = rows
 
         # Deaths: tentative tracks that missed, and tracks lost for too long.
         if num_tracks:
             # Time unmatched allowed: none for tentative tracks, max_lost frames for confirmed.
-            dead = self._lost > self._status * self._max_lost_s
+            dead = tracks.lost > tracks.status * self._max_lost_s
             if np.count_nonzero(dead):
-                keep = ~dead
-                self._mean, self._cov = self._mean[keep], self._cov[keep]
-                self._ids, self._status = self._ids[keep], self._status[keep]
-                self._born, self._lost = self._born[keep], self._lost[keep]
+                tracks.keep(~dead)
         return out
 
 
