@@ -530,3 +530,30 @@ def test_pad_clips():
     np.testing.assert_array_equal(batch.mask.numpy(), [[[1, 0], [0, 0]], [[1, 1], [1, 0]]])
     np.testing.assert_array_equal(batch.boxes_xyxy[0, 1].numpy(), [[0, 0, 1, 1], [0, 0, 1, 1]])
     np.testing.assert_allclose(batch.log_clutter_density.numpy(), -np.log([100.0, 200.0]))
+
+
+def test_adaptation_fine_tunes_on_the_input_deterministically(tmp_path) -> None:
+    """``adapt_weights`` changes the network by a few self-supervised steps on one input's
+    detections, the same run to run; ``emtrack track --adapt`` tracks with it."""
+    from emtrack.cli import main
+    from emtrack.cli.track import ADAPT_STEPS_DEFAULT
+    from emtrack.io import write_mot
+    from emtrack.synth import SceneConfig, generate_scene
+    from emtrack.track import AssociationWeights, load_model
+    from emtrack.train.adapt import ADAPT_STEPS, adapt_weights
+
+    assert ADAPT_STEPS == ADAPT_STEPS_DEFAULT
+    scene = generate_scene(SceneConfig(num_frames=60, frame_rate=10.0, mean_objects=8), 0)
+    arrays = load_model().to_arrays()
+    first = adapt_weights(arrays, scene.detections, scene.seqinfo, steps=3)
+    second = adapt_weights(arrays, scene.detections, scene.seqinfo, steps=3)
+    assert not np.array_equal(first["w0"], arrays["w0"])
+    for key in ("w0", "b0", "dustbin_logit", "noise_r"):
+        np.testing.assert_array_equal(first[key], second[key])
+    AssociationWeights.from_arrays(first)  # a valid model
+    det = tmp_path / "det.txt"
+    write_mot(det, scene.detections)
+    out = tmp_path / "out.txt"
+    argv = ["track", "--det", str(det), "--frame-rate", "10", "--out", str(out), "--adapt", "2"]
+    assert main(argv) == 0
+    assert out.stat().st_size > 0

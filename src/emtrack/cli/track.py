@@ -35,6 +35,10 @@ from emtrack.io import (
 
 _log = logging.getLogger(__name__)
 
+#: ``--adapt``'s optimiser steps when none are given (emtrack.train.adapt.ADAPT_STEPS, kept
+#: here so that building the parser does not import torch; a test checks they agree).
+ADAPT_STEPS_DEFAULT = 20
+
 
 _TRACK_EXAMPLES = """\
 examples (from the repository root):
@@ -135,6 +139,16 @@ def register(commands: Any, common: dict[str, Any]) -> None:
         help="the time of each frame: lines 'frame,seconds'; frames not listed are dropped "
         "frames (not frames without detections); with a folder of sequences, a folder of "
         "<seq>.txt files (see docs/inputs.md)",
+    )
+    track.add_argument(
+        "--adapt",
+        nargs="?",
+        const=ADAPT_STEPS_DEFAULT,
+        type=positive_int,
+        metavar="STEPS",
+        help="before tracking each sequence, fine-tune the model on its own detections by a "
+        f"few steps of the self-supervised training loss (default {ADAPT_STEPS_DEFAULT} steps; "
+        "needs emtrack[train])",
     )
     add_threads_option(track, TRACKING_THREADS)
     add_config_flags(track.add_argument_group("tracker settings"), TRACKER_FLAGS, "tracker")
@@ -338,15 +352,18 @@ def _track(args: argparse.Namespace) -> int:
     runs = []
     # A bar over the sequences: hidden for one file, with -q, and when stderr is no terminal.
     quiet = is_quiet(args) or len(inputs) < 2
-    tracked = track_sequences(
-        [(detections, seqinfo) for _, detections, seqinfo, _ in inputs],
-        model=model,
-        config=config,
-        offline=args.offline,
-        workers=args.workers,
-        class_agnostic=args.class_agnostic,
-        timestamps=[stamps for *_, stamps in inputs],
-    )
+    if args.adapt:
+        tracked = _adapted_runs(inputs, model, config, args)
+    else:
+        tracked = track_sequences(
+            [(detections, seqinfo) for _, detections, seqinfo, _ in inputs],
+            model=model,
+            config=config,
+            offline=args.offline,
+            workers=args.workers,
+            class_agnostic=args.class_agnostic,
+            timestamps=[stamps for *_, stamps in inputs],
+        )
     bar = tqdm(
         tracked, total=len(inputs), desc="tracking", unit="seq", disable=True if quiet else None
     )
@@ -374,6 +391,25 @@ def _track(args: argparse.Namespace) -> int:
             for line in fit.describe():
                 _log.debug("%s: %s", label, line)
     return 0
+
+
+def _adapted_runs(inputs: list, model: Any, config: Any, args: argparse.Namespace) -> Any:
+    """``--adapt``: each sequence tracked with the model fine-tuned on its own detections."""
+    from emtrack.track import AssociationWeights
+    from emtrack.track.run import track_sequence
+    from emtrack.train.adapt import adapt_weights
+
+    for _, detections, seqinfo, stamps in inputs:
+        arrays = adapt_weights(model.to_arrays(), detections, seqinfo, args.adapt)
+        yield track_sequence(
+            detections,
+            seqinfo,
+            AssociationWeights.from_arrays(arrays),
+            config,
+            args.offline,
+            class_agnostic=args.class_agnostic,
+            timestamps=stamps,
+        )
 
 
 def _is_sequence_folder(path: Path) -> bool:
