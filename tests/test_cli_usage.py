@@ -278,6 +278,7 @@ print(" ".join(sorted(failed)))
         "emtrack.model.network",
         "emtrack.model.sinkhorn",
         "emtrack.train.accuracy",
+        "emtrack.train.adapt",
         "emtrack.train.checkpoint",
         "emtrack.train.clips",
         "emtrack.train.data",

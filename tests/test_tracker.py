@@ -833,3 +833,17 @@ def test_update_fits_the_stream_online() -> None:
         np.testing.assert_array_equal(a, b)
     given = Tracker(frame_rate=10.0, online_fit=False)
     assert given._online is None
+
+
+def test_the_shipped_model_states_its_training_data_and_licence() -> None:
+    """The default weights were trained on synthetic scenes only (no real data of a
+    non-commercial licence) and say so, with the command that trains them."""
+    import json
+
+    from emtrack.track import DEFAULT_MODEL_PATH
+
+    with np.load(DEFAULT_MODEL_PATH, allow_pickle=False) as data:
+        provenance = json.loads(str(data["provenance"]))
+    assert "synthetic" in provenance["training_data"] and "no real" in provenance["training_data"]
+    assert provenance["licence"].startswith("MIT")
+    assert "--det" not in provenance["command"] and "--init scratch" in provenance["command"]
