@@ -29,10 +29,10 @@ FIT_HORIZONS: tuple[int, ...] = (1, 4)
 #: Tracks shorter than this (detections) are not used: they say little about motion.
 MIN_FIT_LENGTH = 10
 #: At most this many tracks (the longest) and detections per track enter the fit.
-MAX_FIT_TRACKS = 300
-MAX_FIT_LENGTH = 300
+MAX_FIT_TRACKS = 150
+MAX_FIT_LENGTH = 150
 #: Grid rounds: (factor between neighbouring candidates, candidates per side of the centre).
-_GRID_ROUNDS: tuple[tuple[float, int], ...] = ((4.0, 3), (2.0, 2), (2.0**0.5, 1))
+_GRID_ROUNDS: tuple[tuple[float, int], ...] = ((8.0, 2), (8.0**0.5, 1), (2.0**0.5, 1))
 #: Bounds of the fitted constants (those training allows, see ``model.network.NoiseModel``).
 Q_BOUNDS = (1e-4, 1e2)
 R_BOUNDS = (1e-6, 1.0)
@@ -45,7 +45,7 @@ class TrackBatch:
     Attributes:
         observations: ``(N, L, 4)`` ``[x_centre, y_bottom, width, height]`` of each detection.
         steps: ``(N, L)`` frames since the track's previous detection (0 at the first).
-        observed: ``(N, L)`` bool, False where a track has ended.
+        observed: ``(N, L)`` bool, True up to each track's end (tracks longest first).
         heights: ``(N, L)`` detection heights (floored at 1 px).
         noise_scale: ``(N, L)`` each detection's measurement variance over ``r h²`` (1, or
             ``1 / score`` for score-scaled noise).
@@ -91,6 +91,35 @@ def pack_tracks(
     return TrackBatch(observations, steps, observed, heights, scale)
 
 
+#: The arrays of a :class:`TrackBatch`, in order.
+TRACK_BATCH_FIELDS = ("observations", "steps", "observed", "heights", "noise_scale")
+
+
+def _stack(batches: list[TrackBatch]) -> TrackBatch:
+    """The tracks of several batches in one, padded to the longest (unobserved padding)."""
+    length = max(b.observations.shape[1] for b in batches)
+
+    def pad(values: np.ndarray, fill: float) -> np.ndarray:
+        extra = length - values.shape[1]
+        widths = [(0, 0), (0, extra)] + [(0, 0)] * (values.ndim - 2)
+        return np.pad(values, widths, constant_values=fill)
+
+    stacked = TrackBatch(
+        *(
+            np.concatenate([pad(getattr(b, name), fill) for b in batches])
+            for name, fill in (
+                ("observations", 0.0),
+                ("steps", 0.0),
+                ("observed", False),
+                ("heights", 1.0),
+                ("noise_scale", 1.0),
+            )
+        )
+    )
+    order = np.argsort(-np.count_nonzero(stacked.observed, 1), kind="stable")  # longest first
+    return TrackBatch(*(getattr(stacked, name)[order] for name in TRACK_BATCH_FIELDS))
+
+
 def innovations_loglik(
     batch: TrackBatch, fps: float, q: np.ndarray, r: np.ndarray, p_vel: np.ndarray
 ) -> np.ndarray:
@@ -116,31 +145,36 @@ def innovations_loglik(
     cov_pv = np.zeros_like(pos)
     var_vel = np.broadcast_to(p_vel * h2[:, 0, None], pos.shape).copy()
     total = np.zeros((count, 4))
+    # Tracks are longest first and observed up to their end, so those still going at step k
+    # are the first ``alive[k]`` rows: every step works on that prefix only.
+    alive = np.count_nonzero(batch.observed, 0)
+    q_rows, r_rows = q[:, None, :], r[:, None, :]
     for k in range(1, batch.observations.shape[1]):
-        seen = batch.observed[:, k]
-        if not seen.any():
+        n = int(alive[k])
+        if n == 0:
             break
-        dt = (batch.steps[:, k] / fps)[None, :, None]  # (1, N, 1)
-        qh = q[:, None, :] * h2[None, :, k - 1, None]
+        dt = (batch.steps[:n, k] / fps)[None, :, None]  # (1, n, 1)
+        qh = q_rows * h2[None, :n, k - 1, None]
+        p, v = pos[:, :n], vel[:, :n]
+        a, b, d = var_pos[:, :n], cov_pv[:, :n], var_vel[:, :n]
         # Predict (constant velocity, white-noise acceleration).
-        pred_pos = pos + dt * vel
-        pred_var_pos = var_pos + 2 * dt * cov_pv + dt * dt * var_vel + qh * dt**3 / 3
-        pred_cov_pv = cov_pv + dt * var_vel + qh * dt**2 / 2
-        pred_var_vel = var_vel + qh * dt
+        pred_pos = p + dt * v
+        pred_var_pos = a + 2 * dt * b + dt * dt * d + qh * dt**3 / 3
+        pred_cov_pv = b + dt * d + qh * dt**2 / 2
+        pred_var_vel = d + qh * dt
         # Innovation and its variance.
-        innovation = batch.observations[None, :, k] - pred_pos
-        noise = r[:, None, :] * (h2[None, :, k, None] * batch.noise_scale[None, :, k, None])
+        innovation = batch.observations[None, :n, k] - pred_pos
+        noise = r_rows * (h2[None, :n, k, None] * batch.noise_scale[None, :n, k, None])
         variance = pred_var_pos + noise
         loglik = np.log(2 * np.pi * variance) + innovation * innovation / variance
-        total -= 0.5 * np.einsum("gnc,n->gc", loglik, seen.astype(float))
-        # Update where the track goes on.
+        total -= 0.5 * loglik.sum(1)
+        # Update.
         gain_pos, gain_vel = pred_var_pos / variance, pred_cov_pv / variance
-        mask = seen[None, :, None]
-        pos = np.where(mask, pred_pos + gain_pos * innovation, pos)
-        vel = np.where(mask, vel + gain_vel * innovation, vel)
-        var_pos = np.where(mask, pred_var_pos - gain_pos * pred_var_pos, var_pos)
-        cov_pv = np.where(mask, pred_cov_pv - gain_pos * pred_cov_pv, cov_pv)
-        var_vel = np.where(mask, pred_var_vel - gain_vel * pred_cov_pv, var_vel)
+        pos[:, :n] = pred_pos + gain_pos * innovation
+        vel[:, :n] = v + gain_vel * innovation
+        var_pos[:, :n] = pred_var_pos - gain_pos * pred_var_pos
+        cov_pv[:, :n] = pred_cov_pv - gain_pos * pred_cov_pv
+        var_vel[:, :n] = pred_var_vel - gain_vel * pred_cov_pv
     return total
 
 
@@ -174,6 +208,7 @@ def fit_noise(
             batches.append(batch)
     if not batches:
         return None
+    batch = _stack(batches)  # one filter pass per grid round for every horizon
     best_q, best_r = prior.q.copy(), prior.r.copy()
     columns = np.arange(4)
     for factor, side in _GRID_ROUNDS:
@@ -181,7 +216,7 @@ def fit_noise(
         q_steps, r_steps = (grid.reshape(-1, 1) for grid in np.meshgrid(steps, steps))
         q = np.clip(best_q * q_steps, *Q_BOUNDS)
         r = np.clip(best_r * r_steps, *R_BOUNDS)
-        loglik = sum(innovations_loglik(batch, fps, q, r, prior.p_vel) for batch in batches)
+        loglik = innovations_loglik(batch, fps, q, r, prior.p_vel)
         pick = loglik.argmax(0)
         best_q, best_r = q[pick, columns], r[pick, columns]
     return MotionNoise(q=best_q, r=best_r, p_vel=prior.p_vel)
