@@ -87,7 +87,8 @@ class SequenceFit:
             filtered, raw = self.extrapolation_errors
             lines.append(
                 f"output boxes: {self.output_boxes} (mean squared error of the next detection, "
-                f"in heights²: {filtered:.3g} from filtered, {raw:.3g} from detections)"
+                f"in heights²: {filtered:.3g} from filtered, {raw:.3g} from detections; the "
+                "detections are chosen only when significantly better)"
             )
         return lines
 
