@@ -64,7 +64,9 @@ class TrackerConfig:
             some threshold all work without a flag. ``rank``: each score replaced by its rank
             in the file (the fraction of its detections scoring at most as high); ``none``:
             scores as given. Result files keep the file's own scores. :meth:`Tracker.update`
-            sees one frame at a time and compares scores as given.
+            fits the same calibration to the frames seen so far
+            (:class:`~emtrack.track.fit.OnlineFit`; until its first fit a score counts as its
+            rank among those seen).
         output_boxes: the boxes :meth:`Tracker.update` (and so the online result file)
             reports: ``filtered`` the track's Kalman estimate after this frame's detection, as
             SORT reports it (the detection averaged with the motion prediction: less detector
