@@ -12,6 +12,7 @@ import emtrack
 from emtrack.errors import EmtrackInputError, EmtrackInputWarning
 from emtrack.io import MotTable, SeqInfo, Timestamps, write_mot
 from emtrack.track import Tracker, TrackerConfig, load_model, track_sequence
+from emtrack.track.fit import SequenceFit
 from emtrack.track.motion import boxes_to_state, smooth_track, state_to_boxes
 from emtrack.track.weights import model_noise
 
@@ -847,3 +848,73 @@ def test_the_shipped_model_states_its_training_data_and_licence() -> None:
     assert "synthetic" in provenance["training_data"] and "no real" in provenance["training_data"]
     assert provenance["licence"].startswith("MIT")
     assert "--det" not in provenance["command"] and "--init scratch" in provenance["command"]
+
+
+def _fit_summary(fit: SequenceFit) -> tuple:
+    """What a fit decided, comparable with ``==`` (its lines and noise constants)."""
+    noise = None if fit.noise is None else (fit.noise.q.tolist(), fit.noise.r.tolist())
+    return tuple(fit.describe()), noise, fit.camera_motion, fit.output_boxes
+
+
+def test_fit_sequence_takes_the_first_pass_ids_precomputed() -> None:
+    """Given the first pass's track ids, fit_sequence fits exactly what it fits when it runs
+    the pass itself; ids of the wrong length are refused."""
+    from emtrack.track.fit import first_pass_track_ids, fit_sequence
+
+    scene, dets = _scene_tables(4)
+    weights, config = load_model(None), TrackerConfig()
+    ids = first_pass_track_ids(dets, scene.seqinfo, weights)
+    own = fit_sequence(dets, scene.seqinfo, weights, config)
+    given = fit_sequence(dets, scene.seqinfo, weights, config, track_ids=ids)
+    assert _fit_summary(given) == _fit_summary(own)
+    # The ids are used: every detection on a track of its own fits other noise constants.
+    alone = fit_sequence(dets, scene.seqinfo, weights, config, track_ids=-1 - np.arange(len(dets)))
+    assert _fit_summary(alone) != _fit_summary(own)
+    with pytest.raises(ValueError, match="one id per detection"):
+        fit_sequence(dets, scene.seqinfo, weights, config, track_ids=ids[:-1])
+
+
+def test_online_fit_runs_its_first_pass_with_the_stream() -> None:
+    """The online fit's running first pass gives each fit the tracks that a first pass over
+    the frames so far gives (while the stream is shorter than the window): every fit is the
+    one fit_sequence makes of those frames."""
+    from emtrack.track.fit import OnlineFit, fit_sequence
+
+    scene, dets = _scene_tables(5)
+    weights, config = load_model(None), TrackerConfig()
+    online = OnlineFit(scene.seqinfo.frame_rate, weights, config)
+    rows = np.concatenate([dets.boxes_xyxy, dets.scores[:, None]], 1)
+    fits = 0
+    for frame, index in enumerate(dets.frame_index(scene.seqinfo.seq_length), start=1):
+        fit = online.observe(rows[index], (frame - 1) / scene.seqinfo.frame_rate)
+        if fit is None:
+            continue
+        fits += 1
+        prefix = dets.frames <= frame
+        table = MotTable.from_arrays(
+            dets.frames[prefix], dets.boxes_xyxy[prefix], dets.scores[prefix]
+        )
+        expected = fit_sequence(
+            table, SeqInfo("stream", scene.seqinfo.frame_rate, frame), weights, config
+        )
+        assert _fit_summary(fit) == _fit_summary(expected)
+    assert fits >= 3
+
+
+def test_forget_history_drops_the_earlier_updates() -> None:
+    """Tracker.forget_history keeps the matches of the later updates exactly as they were."""
+    scene, dets = _scene_tables(6)
+    tracker = Tracker(scene.seqinfo.frame_rate, keep_history=True, online_fit=False)
+    rows = np.concatenate([dets.boxes_xyxy, dets.scores[:, None]], 1)
+    for index in dets.frame_index(scene.seqinfo.seq_length):
+        tracker.update(rows[index])
+    before = {track_id: track.frames.copy() for track_id, track in tracker.history.items()}
+    tracker.forget_history(100)
+    after = tracker.history
+    assert after and all(track.frames.min() >= 100 for track in after.values())
+    for track_id, frames in before.items():
+        later = frames[frames >= 100]
+        if len(later):
+            np.testing.assert_array_equal(after[track_id].frames, later)
+        else:
+            assert track_id not in after

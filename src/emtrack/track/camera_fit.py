@@ -42,20 +42,16 @@ def camera_log_likelihoods(
         noise: the motion model's constants.
         time_constant_s: the camera estimate's time constant (``TrackerConfig.camera_motion_s``).
     """
-    return (
-        float(_replay(frames, track_ids, boxes_xyxy, noise_scale, fps, noise, None)),
-        float(
-            _replay(
-                frames,
-                track_ids,
-                boxes_xyxy,
-                noise_scale,
-                fps,
-                noise,
-                CameraMotion(fps, time_constant_s),
-            )
-        ),
+    without, with_shift = _replay(
+        frames,
+        track_ids,
+        boxes_xyxy,
+        noise_scale,
+        fps,
+        noise,
+        CameraMotion(fps, time_constant_s),
     )
+    return float(without), float(with_shift)
 
 
 def _replay(
@@ -65,62 +61,79 @@ def _replay(
     noise_scale: np.ndarray,
     fps: float,
     noise: motion.MotionNoise,
-    camera: CameraMotion | None,
-) -> float:
-    """The filter over fixed tracks, frame by frame; the innovations' total log-density."""
+    camera: CameraMotion,
+) -> tuple[float, float]:
+    """The filter over fixed tracks, frame by frame, without and with ``camera``'s shift;
+    the innovations' total log-density of each.
+
+    Both replays run in one frame loop: the filter state holds every track twice, rows
+    ``0 … T-1`` without compensation and ``T … 2T-1`` with it, so each frame's prediction,
+    innovations and correction are one array operation for both.
+    """
     _, track = np.unique(track_ids, return_inverse=True)
     count = int(track.max()) + 1 if len(track) else 0
     first = np.full(count, np.iinfo(np.int64).max)
     last = np.full(count, -1)
     np.minimum.at(first, track, frames)
     np.maximum.at(last, track, frames)
-    mean = np.zeros((count, 2, 4))
-    cov = np.zeros((count, 3, 4))
+    mean = np.zeros((2 * count, 2, 4))
+    cov = np.zeros((2 * count, 3, 4))
     seen_before = np.full(count, -1)  # frame of each track's latest detection
     order = np.argsort(frames, kind="stable")
     cuts = np.flatnonzero(np.diff(frames[order])) + 1
     dt = 1.0 / fps
-    total = 0.0
+    total_without = total_with = 0.0
     previous = None
     for rows in np.split(order, cuts):
         frame = int(frames[rows[0]])
         if previous is not None:
-            alive = (first < frame) & (last >= frame)
-            alive_idx = alive.nonzero()[0]
-            steps = frame - previous
-            for _ in range(steps):
-                m, c = mean[alive_idx], cov[alive_idx]
+            alive_idx = ((first < frame) & (last >= frame)).nonzero()[0]
+            both = np.concatenate([alive_idx, alive_idx + count])
+            m, c = mean[both], cov[both]
+            for _ in range(frame - previous):
                 motion.predict_tracks(m, c, dt, noise.q)
-                mean[alive_idx], cov[alive_idx] = m, c
+            mean[both], cov[both] = m, c
         previous = frame
         trk = track[rows]
         known = seen_before[trk] >= 0
-        if np.any(known):
+        num_known = int(np.count_nonzero(known))
+        if num_known:
             t_known, r_known = trk[known], rows[known]
-            m, c = mean[t_known], cov[t_known]
+            both = np.concatenate([t_known, t_known + count])
+            m, c = mean[both], cov[both]
             r = noise.r * noise_scale[r_known, None]
-            innovation, variance = motion.innovations(m, c, boxes_xyxy[r_known], r)
-            total += _gaussian(innovation[:, 2:], variance[:, 2:])
+            boxes = boxes_xyxy[r_known]
+            innovation, variance = motion.innovations(
+                m, c, np.concatenate([boxes, boxes]), np.concatenate([r, r])
+            )
+            alone, shifted = slice(0, num_known), slice(num_known, None)
+            # (each sum as the separate replays took it: the same float rounding)
+            total_without += _gaussian(innovation[alone, 2:], variance[alone, 2:])
+            total_without += _gaussian(innovation[alone, :2], variance[alone, :2])
+            total_with += _gaussian(innovation[shifted, 2:], variance[shifted, 2:])
             shift = None
-            if camera is None or len(t_known) < 2:
-                total += _gaussian(innovation[:, :2], variance[:, :2])
+            if num_known < 2:
+                total_with += _gaussian(innovation[shifted, :2], variance[shifted, :2])
             else:
-                total += _shared_shift(innovation[:, :2], variance[:, :2], camera.variance)
+                total_with += _shared_shift(
+                    innovation[shifted, :2], variance[shifted, :2], camera.variance
+                )
                 steady = seen_before[t_known] == frame - 1
-                shift = camera.shift(innovation[:, :2], variance[:, :2], steady)
+                shift = camera.shift(innovation[shifted, :2], variance[shifted, :2], steady)
                 if shift is not None:
-                    innovation[:, :2] -= shift
-            mean[t_known], cov[t_known] = motion.correct_tracks(m, c, innovation, variance)
+                    innovation[shifted, :2] -= shift
+            mean[both], cov[both] = motion.correct_tracks(m, c, innovation, variance)
             if shift is not None:  # every live track moves with the camera, as online
                 live = (first <= frame) & (last >= frame) & (seen_before >= 0)
-                mean[live, 0, :2] += shift
+                mean[count + live.nonzero()[0], 0, :2] += shift
         new = ~known
         if np.any(new):
             r = noise.r * noise_scale[rows[new], None]
             m, c = motion.initial_tracks(boxes_xyxy[rows[new]], r, noise.p_vel)
             mean[trk[new]], cov[trk[new]] = m, c
+            mean[trk[new] + count], cov[trk[new] + count] = m, c
         seen_before[trk] = frame
-    return total
+    return total_without, total_with
 
 
 def _gaussian(innovation: np.ndarray, variance: np.ndarray) -> float:

@@ -122,19 +122,36 @@ def first_pass_track_ids(
     """
     if tracked_frames is None:
         tracked_frames = np.arange(1, seqinfo.seq_length + 1)
-    tracker = Tracker(
-        seqinfo.frame_rate, weights, FIRST_PASS_CONFIG, keep_history=True, online_fit=False
-    )
+    tracker = _first_pass_tracker(seqinfo.frame_rate, weights)
     index = detections.frame_index(seqinfo.seq_length)
     updates = [index[frame - 1] for frame in tracked_frames.tolist()]
     dets = np.concatenate([detections.boxes_xyxy, np.ones((len(detections), 1))], 1)
     for k, rows in enumerate(updates):
         tracker.update(dets[rows], None if seconds is None else float(seconds[k]))
-    # The history counts updates, and its rows are those of each update's array.
-    order, starts = frame_offsets(updates)
-    ids = np.full(len(detections), -1, np.int64)
+    return _history_track_ids(tracker, *frame_offsets(updates))
+
+
+def _first_pass_tracker(frame_rate: float, weights: AssociationWeights) -> Tracker:
+    """A tracker for the first pass (:data:`FIRST_PASS_CONFIG`, keeping its history)."""
+    return Tracker(frame_rate, weights, FIRST_PASS_CONFIG, keep_history=True, online_fit=False)
+
+
+def _history_track_ids(
+    tracker: Tracker, order: np.ndarray, starts: np.ndarray, first_update: int = 1
+) -> np.ndarray:
+    """The track of every row of a first pass's updates from ``first_update`` on.
+
+    Row ``r`` of the array given at update ``first_update + k`` is row ``order[starts[k] +
+    r]`` of the table (:func:`frame_offsets`); a row on no track gets an id of its own
+    (negative).
+
+    Returns:
+        ``(starts[-1],)`` int64 track ids.
+    """
+    ids = np.full(int(starts[-1]), -1, np.int64)
     for history in tracker.history.values():
-        ids[order[starts[history.frames - 1] + history.rows]] = history.track_id
+        on = history.frames >= first_update
+        ids[order[starts[history.frames[on] - first_update] + history.rows[on]]] = history.track_id
     alone = ids < 0
     ids[alone] = -1 - np.arange(np.count_nonzero(alone))
     return ids
@@ -147,11 +164,15 @@ def fit_sequence(
     config: TrackerConfig,
     tracked_frames: np.ndarray | None = None,
     seconds: np.ndarray | None = None,
+    track_ids: np.ndarray | None = None,
 ) -> SequenceFit:
     """Fit the settings ``config`` leaves to the data (see the module docstring).
 
     ``tracked_frames`` and ``seconds``: the frames the first pass tracks and their times (as
     :func:`first_pass_track_ids` takes them); the fits work on frame numbers.
+    ``track_ids``: ``(N,)`` the first pass's track of every detection when already known
+    (as :func:`first_pass_track_ids` returns them; :class:`OnlineFit` keeps its first pass
+    running), else None to run it here.
 
     With ``score_normalisation="auto"`` the score calibration is fitted, and with
     ``noise="fit"`` the noise constants; the fixed choices fit nothing.
@@ -160,12 +181,14 @@ def fit_sequence(
     fit_noise_constants = config.noise == "fit"
     choose_camera = config.camera_model == "auto" and config.camera_motion_s > 0
     choose_boxes = config.output_boxes == "auto"
-    if (
-        not (fit_scores or fit_noise_constants or choose_camera or choose_boxes)
-        or len(detections) < 2
-    ):
+    if not fits_anything(config) or len(detections) < 2:
         return SequenceFit(calibration=constant_calibration() if fit_scores else None)
-    track_ids = first_pass_track_ids(detections, seqinfo, weights, tracked_frames, seconds)
+    if track_ids is None:
+        track_ids = first_pass_track_ids(detections, seqinfo, weights, tracked_frames, seconds)
+    elif track_ids.shape != (len(detections),):
+        raise ValueError(
+            f"track_ids must have one id per detection, ({len(detections)},), got {track_ids.shape}"
+        )
     calibration = fit_score_calibration(detections.scores, track_ids)
     probabilities = calibration(detections.scores)
     scale = (
@@ -245,6 +268,11 @@ class OnlineFit:
     fit, a score counts as its rank among the scores seen so far (the fraction of them at
     most as high), which any score scale allows.
 
+    The first pass that each fit learns from (:func:`first_pass_track_ids`) runs along with
+    the stream, one update per frame, and each fit takes its tracks over the window, rather
+    than tracking the window again from its start: the same tracks while the stream is
+    shorter than the window, and after that tracks that may have begun before it.
+
     Args:
         frame_rate: the stream's frame rate; weights: the model; config: what to fit (as
             :func:`fit_sequence` reads it).
@@ -262,13 +290,25 @@ class OnlineFit:
         self._next_fit_s = ONLINE_FIRST_FIT_S
         self._interval_s = ONLINE_FIRST_FIT_S
         self._before: tuple = (self._next_fit_s, self._interval_s, None, self._seen)
+        # The running first pass (None when nothing is fitted), its frames' times relative
+        # to the first frame's, as in _times.
+        self._first_pass = (
+            _first_pass_tracker(frame_rate, weights) if fits_anything(config) else None
+        )
 
     def copy_before_last(self) -> OnlineFit:
         """An independent copy as it was before the last :meth:`observe` (the same earlier
-        frames, schedule and fit), to go on with other rows for that frame."""
+        frames, schedule and fit), to go on with other rows for that frame.
+
+        Its first pass is run again over those earlier frames (the window's: the copy's
+        fits see the same tracks as a fresh stream starting there)."""
         twin = copy.copy(self)
         twin._times, twin._frames = list(self._times[:-1]), list(self._frames[:-1])
         twin._next_fit_s, twin._interval_s, twin.fit, twin._seen = self._before
+        if self._first_pass is not None:
+            twin._first_pass = _first_pass_tracker(self.frame_rate, self.weights)
+            for time, dets in zip(twin._times, twin._frames, strict=True):
+                twin._first_pass.update(_every_detection_confident(dets), time)
         return twin
 
     def observe(self, dets: np.ndarray, time: float) -> SequenceFit | None:
@@ -280,6 +320,8 @@ class OnlineFit:
         time -= self._start
         self._times.append(time)
         self._frames.append(dets)
+        if self._first_pass is not None:
+            self._first_pass.update(_every_detection_confident(dets), time)
         mode = self.config.score_normalisation
         if mode == "rank" or (mode == "auto" and self.fit is None):
             self._seen = np.sort(np.concatenate([self._seen, dets[:, 4]]))
@@ -297,8 +339,23 @@ class OnlineFit:
         )
         seqinfo = SeqInfo("stream", self.frame_rate, len(counts))
         seconds = np.asarray(self._times) - self._times[0]
+        track_ids = None
+        if self._first_pass is not None:
+            # The window's frames are the first pass's last len(counts) updates.
+            first_update = self._first_pass.frame_count - len(counts) + 1
+            self._first_pass.forget_history(first_update)
+            starts = np.cumsum([0, *counts])
+            track_ids = _history_track_ids(
+                self._first_pass, np.arange(starts[-1]), starts, first_update
+            )
         self.fit = fit_sequence(
-            table, seqinfo, self.weights, self.config, np.arange(1, len(counts) + 1), seconds
+            table,
+            seqinfo,
+            self.weights,
+            self.config,
+            np.arange(1, len(counts) + 1),
+            seconds,
+            track_ids,
         )
         return self.fit
 
@@ -312,6 +369,21 @@ class OnlineFit:
         if mode == "none" or len(self._seen) == 0:
             return raw
         return np.searchsorted(self._seen, raw, side="right") / len(self._seen)
+
+
+def _every_detection_confident(dets: np.ndarray) -> np.ndarray:
+    """``(N, 5)`` rows with every score 1, as the first pass takes them."""
+    return np.concatenate([dets[:, :4], np.ones((len(dets), 1))], 1)
+
+
+def fits_anything(config: TrackerConfig) -> bool:
+    """Whether :func:`fit_sequence` fits anything for ``config`` (and so needs a first pass)."""
+    return (
+        config.score_normalisation == "auto"
+        or config.noise == "fit"
+        or (config.camera_model == "auto" and config.camera_motion_s > 0)
+        or config.output_boxes == "auto"
+    )
 
 
 def asks_for_fitting(config: TrackerConfig) -> bool:

@@ -194,6 +194,19 @@ class Tracker:
                 merged[track_id] = replace(track, class_id=class_id)
         return dict(sorted(merged.items()))
 
+    def forget_history(self, before: int) -> None:
+        """Drop the matches of the updates before update number ``before`` (counting from 1,
+        as :attr:`TrackHistory.frames` does) from :attr:`history`, e.g. to keep a long
+        stream's history to a window; tracks left without matches leave it."""
+        dropped = 0  # (the log is in update order)
+        while dropped < len(self._log) and self._log[dropped][0] < before:
+            dropped += 1
+        if dropped:
+            del self._log[:dropped]
+            self._history_entries = -1  # rebuild
+        for sub in self._class_trackers.values():
+            sub.forget_history(before)
+
     @property
     def output_filtered(self) -> bool:
         """Whether :meth:`update` reports the filtered boxes (else the detections')."""
