@@ -388,9 +388,4 @@ def fits_anything(config: TrackerConfig) -> bool:
 
 def asks_for_fitting(config: TrackerConfig) -> bool:
     """Whether ``config`` leaves anything to fit to the input (or ranks scores)."""
-    return (
-        config.score_normalisation != "none"
-        or config.noise == "fit"
-        or (config.camera_model == "auto" and config.camera_motion_s > 0)
-        or config.output_boxes == "auto"
-    )
+    return fits_anything(config) or config.score_normalisation == "rank"
