@@ -918,3 +918,21 @@ def test_forget_history_drops_the_earlier_updates() -> None:
             np.testing.assert_array_equal(after[track_id].frames, later)
         else:
             assert track_id not in after
+
+
+def test_reset_forgets_what_the_online_fit_learned() -> None:
+    """After reset a tracker starts the next stream with the settings it was given, not the
+    last stream's fit, and tracks that stream as a fresh tracker does."""
+    scene, dets = _scene_tables(7)
+    rows = np.concatenate([dets.boxes_xyxy, dets.scores[:, None]], 1)
+    frames = dets.frame_index(scene.seqinfo.seq_length)
+    tracker = Tracker(scene.seqinfo.frame_rate)
+    given = tracker.noise
+    for index in frames:
+        tracker.update(rows[index])
+    assert tracker.noise is not given  # the online fit replaced the model's constants
+    tracker.reset()
+    assert tracker.noise is given
+    fresh = Tracker(scene.seqinfo.frame_rate)
+    for index in frames[:40]:
+        np.testing.assert_array_equal(tracker.update(rows[index]), fresh.update(rows[index]))

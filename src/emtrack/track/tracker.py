@@ -150,10 +150,13 @@ class Tracker:
         else:
             self.scorer = self.weights
             self._margins = (cfg.match_margin, cfg.low_match_margin)
+        # What the online fit may change, as given here (reset goes back to it).
+        self._given = (self.noise, self._camera_motion, self._output_filtered)
         self.reset()
 
     def reset(self) -> None:
-        """Forget all tracks; ids start again at 1."""
+        """Forget all tracks and what the online fit learned; ids start again at 1."""
+        self.noise, self._camera_motion, self._output_filtered = self._given
         self.frame_count = 0
         self.time: float | None = None  # seconds of the last update (None before the first)
         self.dropped_rows = 0  # degenerate input rows dropped so far (see strict)
