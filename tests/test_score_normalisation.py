@@ -60,6 +60,31 @@ def test_calibration_recovers_the_share_of_real_detections_by_score() -> None:
     assert calibration.real_mean_length > 10 * calibration.clutter_mean_length
 
 
+def test_track_log_odds_judge_tracks_of_the_known_mixture() -> None:
+    """The fitted mixture's log odds that a track is real separate the real tracks of a known
+    mixture from its clutter (real tracks are long and score high), grow with a track's length
+    and its scores, and are None without a mixture."""
+    rng = np.random.default_rng(2)
+    scores, ids, real = _mixture(rng)
+    calibration = fit_score_calibration(scores, ids)
+    tracks = [np.flatnonzero(ids == k) for k in np.unique(ids)]
+    odds = calibration.track_log_odds([scores[rows] for rows in tracks])
+    truth = np.array([real[rows[0]] for rows in tracks])
+    assert np.mean((odds > 0) == truth) > 0.95
+    high, low = np.quantile(scores, 0.95), np.quantile(scores, 0.05)
+    longer, shorter, lower = calibration.track_log_odds(
+        [np.full(20, high), np.full(5, high), np.full(20, low)]
+    )
+    assert longer > shorter and longer > lower and longer > 0
+    assert calibration.track_log_odds([]).shape == (0,)
+    assert (
+        fit_score_calibration(np.full(50, 0.5), np.repeat(np.arange(10), 5)).track_log_odds(
+            [np.array([0.5])]
+        )
+        is None
+    )
+
+
 def test_calibration_ignores_the_score_scale() -> None:
     """Logits, a shifted and scaled copy, or any increasing map of the same scores give the
     same probabilities: only the order of the scores and the tracks count."""

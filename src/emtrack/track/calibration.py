@@ -51,6 +51,8 @@ class ScoreCalibration:
         real_share: the fitted share of the first pass's tracks that are real objects.
         real_mean_length: mean length (detections) of a real track; ``clutter_mean_length``
             the same for clutter.
+        bin_log_odds: ``(B,)`` per score bin, the log ratio of the two classes' score
+            distributions (real over clutter); None when no mixture was fitted.
     """
 
     edges: np.ndarray
@@ -58,6 +60,36 @@ class ScoreCalibration:
     real_share: float = 1.0
     real_mean_length: float = 1.0
     clutter_mean_length: float = 1.0
+    bin_log_odds: np.ndarray | None = None
+
+    def track_log_odds(self, scores: list[np.ndarray]) -> np.ndarray | None:
+        """The log odds that each track is a real object rather than clutter, under the
+        fitted mixture: its prior share, its detections' scores and its length (the E step
+        of :func:`fit_score_calibration`, for any tracks).
+
+        Args:
+            scores: per track, the raw scores ``(L,)`` of its ``L >= 1`` detections.
+
+        Returns:
+            ``(K,)`` log odds (positive: real is the likelier class); None when no mixture was
+            fitted (:attr:`bin_log_odds` None).
+        """
+        if self.bin_log_odds is None:
+            return None
+        if not scores:
+            return np.zeros(0)
+        stop_real = 1.0 - 1.0 / self.real_mean_length  # the geometric laws' g
+        stop_clutter = 1.0 - 1.0 / self.clutter_mean_length
+        lengths = np.array([len(raw) for raw in scores], dtype=np.int64)
+        bins = np.searchsorted(self.edges, np.concatenate(scores).astype(float), side="right")
+        per_track = np.add.reduceat(self.bin_log_odds[bins], np.r_[0, np.cumsum(lengths)[:-1]])
+        return (
+            np.log(self.real_share)
+            - np.log1p(-self.real_share)
+            + per_track
+            + np.log(self.clutter_mean_length / self.real_mean_length)  # log (1-g_r)/(1-g_c)
+            + (lengths - 1) * (np.log(stop_real) - np.log(stop_clutter))
+        )
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         """Probabilities ``(N,)`` of raw scores ``(N,)``."""
@@ -142,6 +174,7 @@ def fit_score_calibration(
         per_bin = 1.0 - per_bin
         share = 1.0 - share
         g_real, g_clutter = g_clutter, g_real
+        theta_real, theta_clutter = theta_clutter, theta_real
     probabilities = isotonic_regression(per_bin, weights=counts.sum(0)).x
     return ScoreCalibration(
         edges,
@@ -149,6 +182,7 @@ def fit_score_calibration(
         float(share),
         1.0 / (1.0 - g_real),
         1.0 / (1.0 - g_clutter),
+        np.log(theta_real) - np.log(theta_clutter),
     )
 
 

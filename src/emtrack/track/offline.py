@@ -8,6 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from emtrack.io import MotTable
 from emtrack.track import motion
+from emtrack.track.calibration import ScoreCalibration
 from emtrack.track.config import TrackerConfig
 from emtrack.track.iou import IOU_SCORER
 from emtrack.track.tracker import TrackHistory
@@ -122,6 +123,7 @@ def offline_tracks(
     noise: motion.MotionNoise | None = None,
     reported_scores: dict[int, np.ndarray] | None = None,
     detection_boxes: bool = False,
+    calibration: ScoreCalibration | None = None,
 ) -> MotTable:
     """The offline result: smoothed, gap-filled, re-linked trajectories with ids 1 … K.
 
@@ -140,6 +142,10 @@ def offline_tracks(
         detection_boxes: report the detections' own boxes in the frames a trajectory was
             detected (the smoothed boxes fill its gaps), for an input whose detections
             estimate the objects better than the filter does (``output_boxes``).
+        calibration: the score calibration fitted to the input, if any: with it (and
+            ``reported_scores``, the raw scores it reads) a trajectory is dropped when its
+            mixture (:meth:`ScoreCalibration.track_log_odds`) judges it more likely clutter
+            than a real object, instead of by ``min_track_score_rank`` (0 still keeps all).
     """
     noise = noise or model_noise(weights)
     tracks = [
@@ -149,13 +155,25 @@ def offline_tracks(
     ]
     chains = relink(tracks, weights, fps, config, noise)
     if config.min_track_score_rank > 0 and chains:
-        # Persistent detector false positives form trajectories of low-confidence
-        # detections; true objects score higher on average.
-        ranks = mean_score_ranks(
-            [np.concatenate([np.asarray(tracks[k].scores) for k in c]) for c in chains],
-            np.asarray(score_reference, dtype=np.float64),
-        )
-        chains = [c for c, r in zip(chains, ranks, strict=True) if r >= config.min_track_score_rank]
+        odds = None
+        if calibration is not None and reported_scores is not None:
+            # The fitted mixture judges each trajectory as a whole, by its detections'
+            # scores and its length: kept when a real object is the likelier class.
+            odds = calibration.track_log_odds(
+                [np.concatenate([reported_scores[tracks[k].track_id] for k in c]) for c in chains]
+            )
+        if odds is not None:
+            chains = [c for c, o in zip(chains, odds, strict=True) if o >= 0.0]
+        else:
+            # Persistent detector false positives form trajectories of low-confidence
+            # detections; true objects score higher on average.
+            ranks = mean_score_ranks(
+                [np.concatenate([np.asarray(tracks[k].scores) for k in c]) for c in chains],
+                np.asarray(score_reference, dtype=np.float64),
+            )
+            chains = [
+                c for c, r in zip(chains, ranks, strict=True) if r >= config.min_track_score_rank
+            ]
     chains.sort(key=lambda c: tracks[c[0]].frames[0])
     out_frames, out_ids, out_boxes, out_scores = [], [], [], []
     for new_id, chain in enumerate(chains, start=1):

@@ -199,6 +199,7 @@ def _track_one(
             # The file's own scores, not the ones the thresholds compared.
             reported_scores={key: detections.scores[rows] for key, rows in source.items()},
             detection_boxes=not tracker.output_filtered,
+            calibration=None if fit is None else fit.calibration,
         )
     elif frames:
         rows = np.concatenate(rows_out)
