@@ -292,8 +292,10 @@ TRACKER_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag(
         "--min-track-score-rank",
         "min_track_score_rank",
-        "offline mode: drop trajectories whose detections' mean score rank (the fraction of "
-        "the sequence's detections scoring at most as high) is below this; 0 keeps all",
+        "offline mode: drop trajectories of clutter: those the fitted score calibration judges "
+        "more likely clutter than real (--score-norm auto), else those whose detections' mean "
+        "score rank (the fraction of the sequence's detections scoring at most as high) is "
+        "below this; 0 keeps all",
         float,
         metavar="RANK",
     ),

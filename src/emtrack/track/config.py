@@ -49,11 +49,13 @@ class TrackerConfig:
         relink_max_s: offline mode: re-link fragments separated by up to this many seconds.
         relink_margin: offline mode: logit margin over the dustbin needed to re-link.
         min_track_hits: offline mode: drop tracks with fewer detections than this.
-        min_track_score_rank: offline mode: drop trajectories whose detections' mean score
-            rank is below this (0 keeps all). A detection's rank is the fraction of the
-            sequence's detections scoring at most as high, so the cut follows each detector's
-            own score distribution: trajectories made mostly of its least confident
-            detections are dropped, whatever its score scale.
+        min_track_score_rank: offline mode: drop trajectories of clutter (0 keeps all). With
+            the score calibration fitted to the input (``score_normalisation="auto"``), a
+            trajectory is dropped when the calibration's two-class mixture, from its
+            detections' scores and its length, judges clutter the likelier class; with ranked
+            or given scores, when its detections' mean score rank is below this (a
+            detection's rank is the fraction of the sequence's detections scoring at most as
+            high, so the cut follows each detector's own score distribution).
         score_normalisation: what the score thresholds above compare in whole-sequence
             tracking (:func:`~emtrack.track.track_sequence`, the CLI). ``auto`` (default): the
             probability that a detection is a real object, fitted to each input without
