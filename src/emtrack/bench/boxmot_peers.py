@@ -40,12 +40,11 @@ from __future__ import annotations
 
 import importlib
 import logging
-import time
 from typing import Any
 
 import numpy as np
 
-from emtrack.bench.peers import PeerRun, check_sequence_length, tracked_table
+from emtrack.bench.peers import FrameOutput, PeerRun, timed_peer_run
 from emtrack.errors import EmtrackInputError
 from emtrack.io import MotTable, SeqInfo
 
@@ -174,34 +173,23 @@ def run_boxmot_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRu
         ImportError: ``boxmot`` is not importable.
     """
     tracker = make_boxmot_peer(name, seqinfo.frame_rate)
-    num_frames = check_sequence_length(detections, seqinfo)
     image = _blank_image(tracker, seqinfo)
     rows_xyxy_conf_cls = np.column_stack(
         [detections.boxes_xyxy, boxmot_scores(detections.scores), np.zeros(len(detections))]
     ).astype(np.float64)
     empty = np.zeros((0, 6))
 
-    frames: list[np.ndarray] = []
-    ids: list[np.ndarray] = []
-    boxes: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
-    update_seconds = 0.0
-    for frame, rows in enumerate(detections.frame_index(num_frames), start=1):
-        dets = rows_xyxy_conf_cls[rows] if len(rows) else empty
-        start = time.perf_counter()
-        tracked = tracker.update(dets, image)
-        update_seconds += time.perf_counter() - start
-
+    def frame_output(tracked: Any) -> FrameOutput | None:
         if len(tracked) == 0:
-            continue
+            return None
         tracked = np.asarray(tracked, dtype=np.float64)
-        tracker_ids = tracked[:, 4].astype(np.int64)
-        keep = tracker_ids >= 0
-        if not np.any(keep):
-            continue
-        frames.append(np.full(int(keep.sum()), frame, dtype=np.int64))
-        ids.append(tracker_ids[keep] + 1)
-        boxes.append(tracked[keep, :4])
-        scores.append(tracked[keep, 5])
-    result = tracked_table(frames, ids, boxes, scores)
-    return PeerRun(name=name, result=result, update_seconds=update_seconds, num_frames=num_frames)
+        return tracked[:, 4].astype(np.int64), tracked[:, :4], tracked[:, 5]
+
+    return timed_peer_run(
+        name,
+        detections,
+        seqinfo,
+        lambda rows: rows_xyxy_conf_cls[rows] if len(rows) else empty,
+        lambda dets: tracker.update(dets, image),
+        frame_output,
+    )

@@ -19,6 +19,7 @@ Two sources of peers:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "check_sequence_length",
     "make_peer",
     "run_peer",
+    "timed_peer_run",
     "tracked_table",
 ]
 
@@ -145,37 +147,78 @@ def run_peer(name: str, detections: MotTable, seqinfo: SeqInfo) -> PeerRun:
     import supervision as sv
 
     tracker = make_peer(name, seqinfo.frame_rate)
-    num_frames = check_sequence_length(detections, seqinfo)
 
+    def frame_input(rows: np.ndarray) -> Any:
+        if not len(rows):
+            return sv.Detections.empty()
+        return sv.Detections(
+            xyxy=detections.boxes_xyxy[rows],
+            confidence=detections.scores[rows],
+            class_id=np.zeros(len(rows), dtype=int),
+        )
+
+    def frame_output(tracked: Any) -> FrameOutput | None:
+        if len(tracked) == 0 or tracked.tracker_id is None:
+            return None
+        confidence = np.ones(len(tracked)) if tracked.confidence is None else tracked.confidence
+        return (
+            np.asarray(tracked.tracker_id, dtype=np.int64),
+            np.asarray(tracked.xyxy, dtype=np.float64),
+            np.asarray(confidence, dtype=np.float64),
+        )
+
+    return timed_peer_run(name, detections, seqinfo, frame_input, tracker.update, frame_output)
+
+
+#: What a peer reported for one frame: track ids ``(n,)`` (negative: not a track), boxes
+#: ``(n, 4)`` xyxy and scores ``(n,)``.
+FrameOutput = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def timed_peer_run(
+    name: str,
+    detections: MotTable,
+    seqinfo: SeqInfo,
+    frame_input: Callable[[np.ndarray], Any],
+    update: Callable[[Any], Any],
+    frame_output: Callable[[Any], FrameOutput | None],
+) -> PeerRun:
+    """Drive a peer over every frame of a sequence, timing only its ``update`` calls.
+
+    Args:
+        name: The peer's name (for the :class:`PeerRun`).
+        detections: The sequence's detections; seqinfo: its length and frame rate.
+        frame_input: builds the peer's input from the detection rows ``(n,)`` of a frame.
+        update: the peer's per-frame call (timed).
+        frame_output: what ``update`` returned as a :data:`FrameOutput`, or None when it
+            reported nothing; rows with negative ids are dropped, the others get ids + 1.
+
+    Raises:
+        EmtrackInputError: detections past ``seq_length``.
+    """
+    num_frames = check_sequence_length(detections, seqinfo)
     frames: list[np.ndarray] = []
     ids: list[np.ndarray] = []
     boxes: list[np.ndarray] = []
     scores: list[np.ndarray] = []
     update_seconds = 0.0
     for frame, rows in enumerate(detections.frame_index(num_frames), start=1):
-        if len(rows):
-            frame_detections = sv.Detections(
-                xyxy=detections.boxes_xyxy[rows],
-                confidence=detections.scores[rows],
-                class_id=np.zeros(len(rows), dtype=int),
-            )
-        else:
-            frame_detections = sv.Detections.empty()
+        peer_input = frame_input(rows)
         start = time.perf_counter()
-        tracked = tracker.update(frame_detections)
+        tracked = update(peer_input)
         update_seconds += time.perf_counter() - start
 
-        if len(tracked) == 0 or tracked.tracker_id is None:
+        output = frame_output(tracked)
+        if output is None:
             continue
-        tracker_ids = np.asarray(tracked.tracker_id, dtype=np.int64)
+        tracker_ids, tracked_boxes, tracked_scores = output
         keep = tracker_ids >= 0
         if not np.any(keep):
             continue
-        confidence = np.ones(len(tracked)) if tracked.confidence is None else tracked.confidence
         frames.append(np.full(int(keep.sum()), frame, dtype=np.int64))
         ids.append(tracker_ids[keep] + 1)
-        boxes.append(np.asarray(tracked.xyxy, dtype=np.float64)[keep])
-        scores.append(np.asarray(confidence, dtype=np.float64)[keep])
+        boxes.append(tracked_boxes[keep])
+        scores.append(tracked_scores[keep])
     result = tracked_table(frames, ids, boxes, scores)
     return PeerRun(name=name, result=result, update_seconds=update_seconds, num_frames=num_frames)
 
