@@ -41,35 +41,13 @@ def camera_log_likelihoods(
         fps: frames per second.
         noise: the motion model's constants.
         time_constant_s: the camera estimate's time constant (``TrackerConfig.camera_motion_s``).
-    """
-    without, with_shift = _replay(
-        frames,
-        track_ids,
-        boxes_xyxy,
-        noise_scale,
-        fps,
-        noise,
-        CameraMotion(fps, time_constant_s),
-    )
-    return float(without), float(with_shift)
 
-
-def _replay(
-    frames: np.ndarray,
-    track_ids: np.ndarray,
-    boxes_xyxy: np.ndarray,
-    noise_scale: np.ndarray,
-    fps: float,
-    noise: motion.MotionNoise,
-    camera: CameraMotion,
-) -> tuple[float, float]:
-    """The filter over fixed tracks, frame by frame, without and with ``camera``'s shift;
-    the innovations' total log-density of each.
-
-    Both replays run in one frame loop: the filter state holds every track twice, rows
+    The filter replays the tracks frame by frame without and with the shift, in one loop:
+    its state holds every track twice, rows
     ``0 … T-1`` without compensation and ``T … 2T-1`` with it, so each frame's prediction,
     innovations and correction are one array operation for both.
     """
+    camera = CameraMotion(fps, time_constant_s)
     _, track = np.unique(track_ids, return_inverse=True)
     count = int(track.max()) + 1 if len(track) else 0
     first = np.full(count, np.iinfo(np.int64).max)
@@ -133,7 +111,7 @@ def _replay(
             mean[trk[new]], cov[trk[new]] = m, c
             mean[trk[new] + count], cov[trk[new] + count] = m, c
         seen_before[trk] = frame
-    return total_without, total_with
+    return float(total_without), float(total_with)
 
 
 def _gaussian(innovation: np.ndarray, variance: np.ndarray) -> float:
