@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import multiprocessing
@@ -349,33 +350,24 @@ def track_sequences(
         raise EmtrackInputError(
             f"timestamps: {len(times)} given for {len(sequences)} sequences (one each, or None)"
         )
-    weights = load_model(model)
+    # The same call for every sequence (picklable, for the worker processes).
+    track_one = functools.partial(
+        track_sequence,
+        model=load_model(model),
+        config=config,
+        offline=offline,
+        class_agnostic=class_agnostic,
+    )
+    jobs = [(*sequence, stamps) for sequence, stamps in zip(sequences, times, strict=True)]
     if workers == 1 or len(sequences) < 2:
-        for (detections, seqinfo), stamps in zip(sequences, times, strict=True):
-            yield track_sequence(
-                detections,
-                seqinfo,
-                weights,
-                config,
-                offline,
-                class_agnostic=class_agnostic,
-                timestamps=stamps,
-            )
+        for detections, seqinfo, stamps in jobs:
+            yield track_one(detections, seqinfo, timestamps=stamps)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(min(workers, len(sequences)), mp_context=context) as pool:
         futures = [
-            pool.submit(
-                track_sequence,
-                detections,
-                seqinfo,
-                weights,
-                config,
-                offline,
-                class_agnostic=class_agnostic,
-                timestamps=stamps,
-            )
-            for (detections, seqinfo), stamps in zip(sequences, times, strict=True)
+            pool.submit(track_one, detections, seqinfo, timestamps=stamps)
+            for detections, seqinfo, stamps in jobs
         ]
         try:
             for future in futures:
