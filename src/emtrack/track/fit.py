@@ -125,7 +125,7 @@ def first_pass_track_ids(
     tracker = _first_pass_tracker(seqinfo.frame_rate, weights)
     index = detections.frame_index(seqinfo.seq_length)
     updates = [index[frame - 1] for frame in tracked_frames.tolist()]
-    dets = np.concatenate([detections.boxes_xyxy, np.ones((len(detections), 1))], 1)
+    dets = _every_detection_confident(detections.boxes_xyxy)
     for k, rows in enumerate(updates):
         tracker.update(dets[rows], None if seconds is None else float(seconds[k]))
     return _history_track_ids(tracker, *frame_offsets(updates))
@@ -308,7 +308,7 @@ class OnlineFit:
         if self._first_pass is not None:
             twin._first_pass = _first_pass_tracker(self.frame_rate, self.weights)
             for time, dets in zip(twin._times, twin._frames, strict=True):
-                twin._first_pass.update(_every_detection_confident(dets), time)
+                twin._first_pass.update(_every_detection_confident(dets[:, :4]), time)
         return twin
 
     def observe(self, dets: np.ndarray, time: float) -> SequenceFit | None:
@@ -321,7 +321,7 @@ class OnlineFit:
         self._times.append(time)
         self._frames.append(dets)
         if self._first_pass is not None:
-            self._first_pass.update(_every_detection_confident(dets), time)
+            self._first_pass.update(_every_detection_confident(dets[:, :4]), time)
         mode = self.config.score_normalisation
         if mode == "rank" or (mode == "auto" and self.fit is None):
             self._seen = np.sort(np.concatenate([self._seen, dets[:, 4]]))
@@ -371,9 +371,9 @@ class OnlineFit:
         return np.searchsorted(self._seen, raw, side="right") / len(self._seen)
 
 
-def _every_detection_confident(dets: np.ndarray) -> np.ndarray:
-    """``(N, 5)`` rows with every score 1, as the first pass takes them."""
-    return np.concatenate([dets[:, :4], np.ones((len(dets), 1))], 1)
+def _every_detection_confident(boxes_xyxy: np.ndarray) -> np.ndarray:
+    """``(N, 5)`` rows of boxes ``(N, 4)`` with every score 1, as the first pass takes them."""
+    return np.concatenate([boxes_xyxy, np.ones((len(boxes_xyxy), 1))], 1)
 
 
 def fits_anything(config: TrackerConfig) -> bool:
