@@ -51,8 +51,8 @@ class ScoreCalibration:
         real_share: the fitted share of the first pass's tracks that are real objects.
         real_mean_length: mean length (detections) of a real track; ``clutter_mean_length``
             the same for clutter.
-        bin_log_odds: ``(B,)`` per score bin, the log ratio of the two classes' score
-            distributions (real over clutter); None when no mixture was fitted.
+        mixture: the fitted mixture's parameters ``(π, θ_real, θ_clutter, g_real,
+            g_clutter)`` (see the module docstring); None when none was fitted.
     """
 
     edges: np.ndarray
@@ -60,7 +60,7 @@ class ScoreCalibration:
     real_share: float = 1.0
     real_mean_length: float = 1.0
     clutter_mean_length: float = 1.0
-    bin_log_odds: np.ndarray | None = None
+    mixture: tuple[float, np.ndarray, np.ndarray, float, float] | None = None
 
     def track_log_odds(self, scores: list[np.ndarray]) -> np.ndarray | None:
         """The log odds that each track is a real object rather than clutter, under the
@@ -72,24 +72,17 @@ class ScoreCalibration:
 
         Returns:
             ``(K,)`` log odds (positive: real is the likelier class); None when no mixture was
-            fitted (:attr:`bin_log_odds` None).
+            fitted (:attr:`mixture` None).
         """
-        if self.bin_log_odds is None:
+        if self.mixture is None:
             return None
         if not scores:
             return np.zeros(0)
-        stop_real = 1.0 - 1.0 / self.real_mean_length  # the geometric laws' g
-        stop_clutter = 1.0 - 1.0 / self.clutter_mean_length
         lengths = np.array([len(raw) for raw in scores], dtype=np.int64)
         bins = np.searchsorted(self.edges, np.concatenate(scores).astype(float), side="right")
-        per_track = np.add.reduceat(self.bin_log_odds[bins], np.r_[0, np.cumsum(lengths)[:-1]])
-        return (
-            np.log(self.real_share)
-            - np.log1p(-self.real_share)
-            + per_track
-            + np.log(self.clutter_mean_length / self.real_mean_length)  # log (1-g_r)/(1-g_c)
-            + (lengths - 1) * (np.log(stop_real) - np.log(stop_clutter))
-        )
+        counts = np.zeros((len(scores), len(self.edges) + 1))
+        np.add.at(counts, (np.repeat(np.arange(len(scores)), lengths), bins), 1.0)
+        return -_log_clutter_odds(counts, lengths.astype(float), self.mixture)
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         """Probabilities ``(N,)`` of raw scores ``(N,)``."""
@@ -182,7 +175,7 @@ def fit_score_calibration(
         float(share),
         1.0 / (1.0 - g_real),
         1.0 / (1.0 - g_clutter),
-        np.log(theta_real) - np.log(theta_clutter),
+        (float(share), theta_real, theta_clutter, g_real, g_clutter),
     )
 
 
@@ -215,6 +208,16 @@ def _e_step(
     params: tuple[float, np.ndarray, np.ndarray, float, float],
 ) -> np.ndarray:
     """Each track's P(real) given the mixture's parameters."""
+    return 1.0 / (1.0 + np.exp(np.clip(_log_clutter_odds(counts, lengths, params), -50.0, 50.0)))
+
+
+def _log_clutter_odds(
+    counts: np.ndarray,
+    lengths: np.ndarray,
+    params: tuple[float, np.ndarray, np.ndarray, float, float],
+) -> np.ndarray:
+    """Each track's log odds of clutter against a real object: tracks' bin counts ``(K, B)``
+    and lengths ``(K,)`` under the mixture ``(π, θ_real, θ_clutter, g_real, g_clutter)``."""
     share, theta_real, theta_clutter, g_real, g_clutter = params
     log_real = (
         np.log(share)
@@ -228,4 +231,4 @@ def _e_step(
         + np.log1p(-g_clutter)
         + (lengths - 1) * np.log(g_clutter)
     )
-    return 1.0 / (1.0 + np.exp(np.clip(log_clutter - log_real, -50.0, 50.0)))
+    return log_clutter - log_real
